@@ -1,0 +1,336 @@
+"""The one loader and the one writer.
+
+``load(path)`` returns a :class:`Picture`: every frame of the file (with
+durations and loop count for animations), alpha kept in the frames, the EXIF
+block with its orientation already applied to the pixels and the tag reset,
+the ICC profile, and for JPEG files their quantization facts.
+
+Modes are normalised so that the rest of the package sees only ``L``, ``LA``,
+``RGB`` and ``RGBA``:
+
+* palette images become RGB, or RGBA when they have transparency;
+* 1-bit images become L;
+* 16-bit and 32-bit integer images (16-bit PNG, TIFF) are reduced to 8 bits per
+  channel by keeping the high byte: the networks work on 8-bit data and every
+  output format here is 8-bit, so the reduction is stated rather than hidden
+  (``Picture.bit_depth`` keeps the original depth);
+* CMYK (and YCbCr, LAB) become RGB; a CMYK ICC profile no longer describes the
+  pixels, so it is dropped.
+
+``save(picture, path)`` picks the format from the file's extension, keeps ICC
+and EXIF where the format can hold them, writes animations where the format
+can hold them, and writes atomically: a temporary file beside the target,
+renamed over it only when complete.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageColor, ImageOps, ImageSequence, UnidentifiedImageError
+
+from .jpeg import JpegInfo, read_info
+
+# Pillow's own decompression-bomb threshold (about 89 megapixels); above it an
+# image is refused rather than decoded.  ``load(max_pixels=...)`` raises it.
+DEFAULT_MAX_PIXELS = Image.MAX_IMAGE_PIXELS
+
+FORMATS_BY_SUFFIX = {
+    ".png": "PNG",
+    ".apng": "PNG",
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".jpe": "JPEG",
+    ".webp": "WEBP",
+    ".bmp": "BMP",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+    ".gif": "GIF",
+}
+IMAGE_SUFFIXES = frozenset(FORMATS_BY_SUFFIX)
+_ANIMATED_FORMATS = {"PNG", "WEBP", "GIF"}
+_ALPHA_FORMATS = {"PNG", "WEBP", "TIFF", "GIF", "BMP"}
+_ICC_FORMATS = {"PNG", "JPEG", "WEBP", "TIFF"}
+_EXIF_FORMATS = {"PNG", "JPEG", "WEBP", "TIFF"}
+_ORIENTATION_TAG = 0x0112
+
+
+class ImageLoadError(Exception):
+    """An input that cannot be read as an image; the message is one line."""
+
+
+class ImageSaveError(Exception):
+    """An output that cannot be written; the message is one line."""
+
+
+@dataclass
+class Picture:
+    """Everything a file holds that restoration must keep."""
+
+    frames: list[Image.Image]  # mode L, LA, RGB or RGBA
+    durations: list[int] = field(default_factory=list)  # ms per frame (animations)
+    loop: int | None = None  # animation loop count (0 = forever)
+    icc_profile: bytes | None = None
+    exif: bytes | None = None  # orientation already applied and reset to 1
+    format: str | None = None  # format of the source file
+    jpeg: JpegInfo | None = None
+    bit_depth: int = 8  # bits per channel in the source file
+    source: Path | None = None
+
+    @property
+    def image(self) -> Image.Image:
+        """The first (usually only) frame."""
+        return self.frames[0]
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.frames[0].size
+
+    @property
+    def mode(self) -> str:
+        return self.frames[0].mode
+
+    @property
+    def has_alpha(self) -> bool:
+        return self.mode in ("LA", "RGBA")
+
+    @property
+    def is_animated(self) -> bool:
+        return len(self.frames) > 1
+
+    def with_frames(self, frames: list[Image.Image]) -> Picture:
+        """A copy holding new pixels and the same metadata."""
+        return replace(self, frames=list(frames))
+
+
+def normalise_mode(frame: Image.Image) -> tuple[Image.Image, int]:
+    """``frame`` in L, LA, RGB or RGBA, and the source's bits per channel."""
+    mode = frame.mode
+    if mode in ("L", "LA", "RGB", "RGBA"):
+        return frame, 8
+    if mode == "P" or mode == "PA":
+        has_alpha = mode == "PA" or "transparency" in frame.info
+        return frame.convert("RGBA" if has_alpha else "RGB"), 8
+    if mode == "1":
+        return frame.convert("L"), 1
+    if mode.startswith("I;16") or mode in ("I", "I;16B", "I;16L"):
+        values = np.asarray(frame, dtype=np.uint32 if mode == "I" else np.uint16)
+        if mode == "I":
+            # 32-bit containers that hold 16-bit data (how Pillow opens 16-bit PNG)
+            depth = 16 if values.max(initial=0) > 255 or frame.format == "PNG" else 8
+        else:
+            depth = 16
+        shift = 8 if depth == 16 else 0
+        return Image.fromarray((values >> shift).clip(0, 255).astype(np.uint8), "L"), depth
+    if mode == "F":
+        values = np.asarray(frame, dtype=np.float32)
+        return Image.fromarray(values.clip(0, 255).astype(np.uint8), "L"), 32
+    if mode in ("RGBa", "La"):
+        return frame.convert("RGBA" if mode == "RGBa" else "LA"), 8
+    if mode.startswith("RGB") and mode not in ("RGB", "RGBA"):  # RGBX, RGB;16 ...
+        return frame.convert("RGB"), 16 if "16" in mode else 8
+    try:
+        return frame.convert("RGB"), 8  # CMYK, YCbCr, LAB, HSV
+    except (ValueError, OSError) as exc:
+        raise ImageLoadError(f"unsupported image mode {mode}") from exc
+
+
+def _clean_exif(image: Image.Image) -> bytes | None:
+    exif = image.getexif()
+    if not exif:
+        return None
+    if _ORIENTATION_TAG in exif:
+        exif[_ORIENTATION_TAG] = 1
+    return exif.tobytes()
+
+
+def load(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Picture:
+    """Read an image file completely.  Raises :class:`ImageLoadError` with a
+    one-line message for anything that is not a readable image."""
+    path = Path(path)
+    if path.is_dir():
+        raise ImageLoadError("is a directory, not an image")
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise ImageLoadError(f"cannot read: {exc.strerror or exc}") from None
+    if size == 0:
+        raise ImageLoadError("empty file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            previous_limit = Image.MAX_IMAGE_PIXELS
+            Image.MAX_IMAGE_PIXELS = max_pixels
+            try:
+                with Image.open(path) as opened:
+                    return _read(opened, path, max_pixels)
+            finally:
+                Image.MAX_IMAGE_PIXELS = previous_limit
+    except ImageLoadError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageLoadError(
+            f"image too large (over {max_pixels:,} pixels, refused as a possible decompression bomb)"
+        ) from None
+    except UnidentifiedImageError:
+        raise ImageLoadError("not an image file, or a format that is not supported") from None
+    except PermissionError:
+        raise ImageLoadError("permission denied") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ImageLoadError(f"corrupt or truncated image ({message})") from None
+
+
+def _read(opened: Image.Image, path: Path, max_pixels: int | None) -> Picture:
+    width, height = opened.size
+    if max_pixels is not None and width * height > max_pixels:
+        raise Image.DecompressionBombError("too many pixels")
+    icc = opened.info.get("icc_profile") or None
+    jpeg = read_info(opened)
+    exif = _clean_exif(opened)
+    source_format = opened.format
+    loop = opened.info.get("loop")
+    n_frames = getattr(opened, "n_frames", 1)
+    frames, durations, depth = [], [], 8
+    for frame in ImageSequence.Iterator(opened):
+        frame.load()
+        if n_frames > 1:
+            durations.append(int(frame.info.get("duration", 100) or 0))
+        if frame.mode == "CMYK":
+            icc = None  # a CMYK profile does not describe the converted RGB pixels
+        upright = ImageOps.exif_transpose(frame.copy()) if exif is not None else frame.copy()
+        normalised, depth = normalise_mode(upright)
+        frames.append(normalised)
+    if n_frames > 1:
+        modes = {f.mode for f in frames}
+        if len(modes) > 1:  # e.g. a GIF whose later frames gained transparency
+            target = "RGBA" if any(m in ("RGBA", "LA") for m in modes) else "RGB"
+            frames = [f.convert(target) for f in frames]
+    return Picture(
+        frames=frames,
+        durations=durations,
+        loop=loop if n_frames > 1 else None,
+        icc_profile=icc,
+        exif=exif,
+        format=source_format,
+        jpeg=jpeg,
+        bit_depth=depth,
+        source=path,
+    )
+
+
+def format_for(path: str | os.PathLike) -> str:
+    """The file format that ``save`` writes for ``path``, from its extension."""
+    suffix = Path(path).suffix.lower()
+    try:
+        return FORMATS_BY_SUFFIX[suffix]
+    except KeyError:
+        known = ", ".join(sorted(FORMATS_BY_SUFFIX))
+        raise ImageSaveError(f"unknown output extension {suffix or '(none)'!r} (use one of {known})")
+
+
+def parse_colour(colour: str) -> tuple[int, int, int]:
+    try:
+        return ImageColor.getrgb(colour)[:3]
+    except ValueError:
+        raise ImageSaveError(f"unknown colour {colour!r} (use a name like 'white' or '#rrggbb')")
+
+
+def _flatten(frame: Image.Image, background: tuple[int, int, int]) -> Image.Image:
+    if frame.mode not in ("LA", "RGBA"):
+        return frame
+    base_mode = "L" if frame.mode == "LA" else "RGB"
+    fill = background if base_mode == "RGB" else ImageColor.getcolor(
+        "#%02x%02x%02x" % background, "L"
+    )
+    canvas = Image.new(base_mode, frame.size, fill)
+    canvas.paste(frame.convert(base_mode), mask=frame.getchannel("A"))
+    return canvas
+
+
+def save(
+    picture: Picture,
+    path: str | os.PathLike,
+    *,
+    quality: int | None = None,
+    background: str | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write ``picture`` to ``path`` atomically in the format its extension names."""
+    path = Path(path)
+    fmt = format_for(path)
+    if path.exists() and not overwrite:
+        raise ImageSaveError(f"{path} exists (use --overwrite to replace it)")
+    frames = picture.frames
+    if background is not None:
+        frames = [_flatten(f, parse_colour(background)) for f in frames]
+    elif picture.has_alpha and fmt not in _ALPHA_FORMATS:
+        raise ImageSaveError(
+            f"{fmt} cannot store transparency: choose PNG or WebP, or flatten with --background COLOUR"
+        )
+    if len(frames) > 1 and fmt not in _ANIMATED_FORMATS | {"TIFF"}:
+        raise ImageSaveError(
+            f"{fmt} cannot store {len(frames)} frames: choose GIF, PNG (APNG) or WebP"
+        )
+    options: dict = {}
+    if quality is not None:
+        if fmt not in ("JPEG", "WEBP"):
+            raise ImageSaveError(f"--quality applies to JPEG and WebP outputs, not {fmt}")
+        options["quality"] = int(quality)
+    elif fmt == "JPEG":
+        options["quality"] = 95
+    if fmt == "WEBP" and quality is None:
+        options["lossless"] = True
+    if picture.icc_profile and fmt in _ICC_FORMATS:
+        options["icc_profile"] = picture.icc_profile
+    if picture.exif and fmt in _EXIF_FORMATS:
+        options["exif"] = picture.exif
+    if len(frames) > 1:
+        options["save_all"] = True
+        options["append_images"] = frames[1:]
+        if picture.durations and fmt != "TIFF":
+            options["duration"] = picture.durations
+        if fmt != "TIFF":
+            options["loop"] = picture.loop if picture.loop is not None else 0
+        if fmt == "GIF":
+            options["disposal"] = 2 if picture.has_alpha else 1
+    first = frames[0]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            first.save(stream, format=fmt, **options)
+        os.replace(temporary, path)
+    except BaseException as exc:
+        try:
+            os.unlink(temporary)
+        except FileNotFoundError:
+            pass
+        if isinstance(exc, (OSError, ValueError)):
+            raise ImageSaveError(f"cannot write {path}: {exc}") from None
+        raise
+    return path
+
+
+def find_images(paths: list[str | os.PathLike], recursive: bool = False) -> list[Path]:
+    """Image files named by ``paths``: files as given, folders by their image
+    extensions (sorted; into sub-folders with ``recursive``)."""
+    found: list[Path] = []
+    for entry in map(Path, paths):
+        if entry.is_dir():
+            pattern = "**/*" if recursive else "*"
+            found.extend(
+                sorted(
+                    p
+                    for p in entry.glob(pattern)
+                    if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
+                )
+            )
+        else:
+            found.append(entry)
+    return found

@@ -1,0 +1,97 @@
+"""JPEG internals: quantization tables, chroma subsampling, IJG quality estimate."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+from PIL import Image, JpegImagePlugin
+
+# Annex K tables of the JPEG standard (natural row-major order), which the IJG
+# encoder (libjpeg, used by Pillow) scales by the quality factor.
+LUMA_BASE = (
+    16, 11, 10, 16, 24, 40, 51, 61,
+    12, 12, 14, 19, 26, 58, 60, 55,
+    14, 13, 16, 24, 40, 57, 69, 56,
+    14, 17, 22, 29, 51, 87, 80, 62,
+    18, 22, 37, 56, 68, 109, 103, 77,
+    24, 35, 55, 64, 81, 104, 113, 92,
+    49, 64, 78, 87, 103, 121, 120, 101,
+    72, 92, 95, 98, 112, 100, 103, 99,
+)  # fmt: skip
+CHROMA_BASE = (
+    17, 18, 24, 47, 99, 99, 99, 99,
+    18, 21, 26, 66, 99, 99, 99, 99,
+    24, 26, 56, 99, 99, 99, 99, 99,
+    47, 66, 99, 99, 99, 99, 99, 99,
+    99, 99, 99, 99, 99, 99, 99, 99,
+    99, 99, 99, 99, 99, 99, 99, 99,
+    99, 99, 99, 99, 99, 99, 99, 99,
+    99, 99, 99, 99, 99, 99, 99, 99,
+)  # fmt: skip
+
+_SUBSAMPLING_NAMES = {0: "4:4:4", 1: "4:2:2", 2: "4:2:0"}
+
+
+def ijg_table(base: tuple[int, ...], quality: int) -> list[int]:
+    """The quantization table libjpeg writes for ``quality`` (1-100)."""
+    quality = min(max(int(quality), 1), 100)
+    scale = 5000 // quality if quality < 50 else 200 - 2 * quality
+    return [min(max((b * scale + 50) // 100, 1), 255) for b in base]
+
+
+@dataclass(frozen=True)
+class JpegInfo:
+    """What a JPEG file says about how it was compressed."""
+
+    quantization: dict[int, list[int]]  # table id -> 64 values, natural order
+    subsampling: str  # "4:4:4", "4:2:2", "4:2:0", or "unknown"
+    quality: int  # IJG quality factor whose tables are closest to the file's
+    quality_exact: bool  # True when the file's tables are exactly IJG tables
+
+
+def estimate_quality(quantization: dict[int, list[int]]) -> tuple[int, bool]:
+    """The IJG quality factor whose tables best match ``quantization``.
+
+    Compares the luminance table (id 0) and, when present, the first chroma
+    table (id 1) with the IJG tables for every quality 1..100 and returns the
+    closest one, and whether the match is exact.
+    """
+    tables = [(list(quantization[0]), LUMA_BASE)] if 0 in quantization else []
+    if 1 in quantization:
+        tables.append((list(quantization[1]), CHROMA_BASE))
+    if not tables:
+        raise ValueError("no quantization tables")
+    best, best_err = 50, None
+    for q in range(1, 101):
+        err = sum(
+            abs(a - b) for table, base in tables for a, b in zip(table, ijg_table(base, q))
+        )
+        if best_err is None or err < best_err:
+            best, best_err = q, err
+    return best, best_err == 0
+
+
+def read_info(image: Image.Image) -> JpegInfo | None:
+    """Quantization facts of a JPEG opened by Pillow, or None for other formats."""
+    quantization = getattr(image, "quantization", None)
+    if image.format != "JPEG" or not quantization:
+        return None
+    tables = {int(k): list(v) for k, v in quantization.items()}
+    quality, exact = estimate_quality(tables)
+    sampling = JpegImagePlugin.get_sampling(image) if image.mode != "L" else 0
+    subsampling = _SUBSAMPLING_NAMES.get(sampling, "unknown") if image.mode != "L" else "none"
+    return JpegInfo(tables, subsampling, quality, exact)
+
+
+def compress(image: Image.Image, quality: int, subsampling: str | None = None) -> Image.Image:
+    """``image`` after a JPEG round trip in memory with Pillow's IJG encoder."""
+    buffer = io.BytesIO()
+    options: dict = {"quality": int(quality)}
+    if subsampling is not None:
+        options["subsampling"] = subsampling
+    image.save(buffer, format="JPEG", **options)
+    buffer.seek(0)
+    with Image.open(buffer) as decoded:
+        decoded.load()
+        return decoded.copy()

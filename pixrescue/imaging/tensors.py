@@ -1,0 +1,46 @@
+"""The one place where pixels become network tensors and back.
+
+Networks see float32 tensors in [0, 1], NCHW.  Alpha never goes through a
+network: it is split off here and put back unchanged.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from PIL import Image
+
+
+def split_alpha(image: Image.Image) -> tuple[Image.Image, Image.Image | None]:
+    """(colour part in L or RGB, alpha channel or None)."""
+    if image.mode == "RGBA":
+        return image.convert("RGB"), image.getchannel("A")
+    if image.mode == "LA":
+        return image.convert("L"), image.getchannel("A")
+    return image, None
+
+
+def merge_alpha(image: Image.Image, alpha: Image.Image | None) -> Image.Image:
+    if alpha is None:
+        return image
+    merged = image.convert("RGBA" if image.mode == "RGB" else "LA")
+    merged.putalpha(alpha)
+    return merged
+
+
+def to_planes(image: Image.Image) -> torch.Tensor:
+    """An L or RGB image as a batch of single-channel planes, shape (C, 1, H, W)."""
+    array = np.array(image, dtype=np.uint8)  # a writable copy
+    if array.ndim == 2:
+        array = array[None]
+    else:
+        array = array.transpose(2, 0, 1)
+    return torch.from_numpy(np.ascontiguousarray(array)).unsqueeze(1).float().div_(255.0)
+
+
+def from_planes(planes: torch.Tensor, mode: str) -> Image.Image:
+    """Inverse of :func:`to_planes`: rounds to 8 bits."""
+    array = planes.clamp(0, 1).mul(255.0).round_().to(torch.uint8)[:, 0].numpy()
+    if mode == "L":
+        return Image.fromarray(array[0], "L")
+    return Image.fromarray(np.ascontiguousarray(array.transpose(1, 2, 0)), mode)

@@ -1,0 +1,1 @@
+"""One module per job: what to run, in which order, with which model."""

@@ -1,0 +1,1 @@
+"""Degradations, patch datasets, the one training loop, metrics."""

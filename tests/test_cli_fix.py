@@ -1,0 +1,185 @@
+"""`pixrescue fix`: file handling, fidelity through restoration, bad input."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image, ImageCms
+
+from helpers import jpeg_bytes, png_header_only
+from pixrescue.cli import main
+
+
+def fix(*args):
+    result = CliRunner().invoke(main, ["fix", *map(str, args)])
+    assert "Traceback" not in result.output
+    return result
+
+
+def test_one_file_to_one_file(write_jpeg, photo, tmp_path):
+    source = write_jpeg(photo)
+    result = fix(source, "-o", tmp_path / "out.png")
+    assert result.exit_code == 0, result.output
+    out = Image.open(tmp_path / "out.png")
+    assert out.size == photo.size and out.mode == "RGB"
+    assert "fixed 1 image" in result.output
+
+
+def test_default_output_is_beside_the_input(write_jpeg, photo):
+    source = write_jpeg(photo, name="cat.jpg")
+    assert fix(source).exit_code == 0
+    assert (source.parent / "cat.fixed.png").exists()
+
+
+def test_folder_to_folder_recursive_keeps_subfolders(photo, tmp_path):
+    (tmp_path / "in" / "sub").mkdir(parents=True)
+    (tmp_path / "in" / "a.jpg").write_bytes(jpeg_bytes(photo.resize((64, 48)), 10))
+    (tmp_path / "in" / "sub" / "b.jpg").write_bytes(jpeg_bytes(photo.resize((48, 64)), 10))
+    (tmp_path / "in" / "notes.txt").write_text("not an image")
+    result = fix(tmp_path / "in", "-o", tmp_path / "out", "--recursive")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "out" / "a.png").exists()
+    assert (tmp_path / "out" / "sub" / "b.png").exists()
+    assert "fixed 2 images" in result.output
+
+
+def test_existing_output_and_input_are_never_overwritten_unless_asked(write_jpeg, photo, tmp_path):
+    source = write_jpeg(photo.resize((64, 48)))
+    target = tmp_path / "out.png"
+    target.write_bytes(b"precious")
+    result = fix(source, "-o", target)
+    assert result.exit_code != 0 and "exists" in result.output
+    assert target.read_bytes() == b"precious"
+    original = source.read_bytes()
+    result = fix(source, "-o", source)
+    assert result.exit_code != 0
+    assert source.read_bytes() == original
+    assert fix(source, "-o", target, "--overwrite").exit_code == 0
+    assert Image.open(target).size == (64, 48)
+
+
+def test_passes_change_the_result(write_jpeg, photo, tmp_path):
+    source = write_jpeg(photo.resize((96, 64)))
+    fix(source, "-o", tmp_path / "one.png")
+    fix(source, "-o", tmp_path / "two.png", "--passes", "2")
+    one = np.asarray(Image.open(tmp_path / "one.png"), dtype=int)
+    two = np.asarray(Image.open(tmp_path / "two.png"), dtype=int)
+    assert np.abs(one - two).max() > 0
+
+
+def test_unknown_model_is_a_clear_error(write_jpeg, photo, tmp_path):
+    result = fix(write_jpeg(photo), "-o", tmp_path / "x.png", "--model", "nope.model")
+    assert result.exit_code != 0 and "unknown model" in result.output
+    assert not (tmp_path / "x.png").exists()
+
+
+@pytest.mark.parametrize("model", ["srcnn.jpeg-q10-gray", "resnet18.jpeg-q10-gray"])
+def test_models_can_be_chosen(write_jpeg, photo, tmp_path, model):
+    assert fix(write_jpeg(photo.resize((64, 48))), "-o", tmp_path / "x.png", "--model", model).exit_code == 0
+
+
+# Fidelity: what the file holds survives restoration.
+
+def test_alpha_survives_untouched(photo, tmp_path):
+    rgba = photo.resize((80, 60)).convert("RGBA")
+    alpha = np.tile(np.linspace(0, 255, 80, dtype=np.uint8), (60, 1))
+    rgba.putalpha(Image.fromarray(alpha))
+    rgba.save(tmp_path / "a.png")
+    assert fix(tmp_path / "a.png", "-o", tmp_path / "b.png").exit_code == 0
+    out = Image.open(tmp_path / "b.png")
+    assert out.mode == "RGBA"
+    assert np.array_equal(np.asarray(out.getchannel("A")), alpha)
+
+
+def test_jpeg_output_with_alpha_needs_a_background(photo, tmp_path):
+    photo.resize((40, 30)).convert("RGBA").save(tmp_path / "a.png")
+    result = fix(tmp_path / "a.png", "-o", tmp_path / "b.jpg")
+    assert result.exit_code != 0 and "--background" in result.output
+    assert not (tmp_path / "b.jpg").exists()
+    assert fix(tmp_path / "a.png", "-o", tmp_path / "b.jpg", "--background", "white").exit_code == 0
+
+
+def test_icc_and_exif_orientation_survive(photo, tmp_path):
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    exif = Image.Exif()
+    exif[0x0112] = 8  # rotate 90° counter-clockwise to display
+    source = tmp_path / "a.jpg"
+    photo.resize((64, 48)).save(source, quality=10, icc_profile=profile, exif=exif)
+    assert fix(source, "-o", tmp_path / "b.png").exit_code == 0
+    out = Image.open(tmp_path / "b.png")
+    assert out.size == (48, 64)  # upright
+    assert out.info.get("icc_profile") == profile
+    assert out.getexif().get(0x0112) == 1
+
+
+def test_grayscale_stays_grayscale(gray_photo, write_jpeg, tmp_path):
+    assert fix(write_jpeg(gray_photo.resize((64, 64))), "-o", tmp_path / "g.png").exit_code == 0
+    assert Image.open(tmp_path / "g.png").mode == "L"
+
+
+def test_animated_gif_keeps_frames_and_durations(tmp_path, photo):
+    frames = [photo.resize((48, 32)).rotate(10 * i).convert("P") for i in range(3)]
+    frames[0].save(tmp_path / "a.gif", save_all=True, append_images=frames[1:], duration=[50, 100, 150], loop=0)
+    assert fix(tmp_path / "a.gif", "-o", tmp_path / "b.gif").exit_code == 0
+    out = Image.open(tmp_path / "b.gif")
+    assert out.n_frames == 3
+    durations = []
+    for i in range(3):
+        out.seek(i)
+        durations.append(out.info["duration"])
+    assert durations == [50, 100, 150]
+
+
+# Bad input: one line naming the file, no traceback, nothing half-written, the batch goes on.
+
+def bad_files(tmp_path, photo):
+    full = jpeg_bytes(photo, 60)
+    files = {
+        "empty.jpg": b"",
+        "truncated.jpg": full[: len(full) // 3],
+        "text.jpg": b"this is not a picture\n",
+        "bomb.png": png_header_only(30000, 30000),
+    }
+    for name, payload in files.items():
+        (tmp_path / "in" / name).write_bytes(payload)
+    return files
+
+
+def test_bad_files_fail_one_by_one_and_the_batch_goes_on(tmp_path, photo):
+    (tmp_path / "in").mkdir()
+    bad = bad_files(tmp_path, photo)
+    (tmp_path / "in" / "good.jpg").write_bytes(jpeg_bytes(photo.resize((64, 48)), 10))
+    result = fix(tmp_path / "in", "-o", tmp_path / "out")
+    assert result.exit_code == 1
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["good.png"]
+    for name in bad:
+        lines = [line for line in result.output.splitlines() if line.startswith(f"error: {tmp_path / 'in' / name}")]
+        assert len(lines) == 1, (name, result.output)
+    assert "fixed 1 image, 4 failed" in result.output
+
+
+def test_unreadable_path_and_empty_folder(tmp_path):
+    result = fix(tmp_path / "missing.jpg", "-o", tmp_path / "out")
+    assert result.exit_code != 0 and "missing.jpg" in result.output
+    (tmp_path / "empty").mkdir()
+    result = fix(tmp_path / "empty", "-o", tmp_path / "out")
+    assert result.exit_code != 0 and "no images found" in result.output
+
+
+def test_python_dash_m_runs_without_traceback(tmp_path):
+    (tmp_path / "x.jpg").write_bytes(b"garbage")
+    done = subprocess.run([sys.executable, "-m", "pixrescue", "fix", str(tmp_path / "x.jpg")],
+                          capture_output=True, text=True)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert f"error: {tmp_path / 'x.jpg'}: not an image file" in done.stderr
+    assert not list(tmp_path.glob("x.fixed*"))
+
+
+def test_models_lists_the_registry():
+    result = CliRunner().invoke(main, ["models"])
+    assert result.exit_code == 0
+    assert "resnet18.jpeg-q10-gray (default)" in result.output
+    assert "srcnn.jpeg-q10-gray" in result.output
