@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 from .imaging import ImageLoadError, ImageSaveError, Picture, load, save
-from .imaging.io import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, format_for
+from .imaging.io import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES
 
 
 class BatchError(Exception):
@@ -47,7 +47,6 @@ def plan(inputs: list[Path], output: Path | None, recursive: bool, suffix: str, 
         and not output.is_dir()
     )
     if single_file_target:
-        format_for(output)
         if len(inputs) != 1 or inputs[0].is_dir():
             raise BatchError(f"-o {output} names one file, but several inputs were given: use a folder")
     for entry in inputs:
@@ -101,7 +100,6 @@ def run(
                 raise ImageSaveError(f"another input already writes {job.target}")
             if job.target.exists() and not overwrite:
                 raise ImageSaveError(f"{job.target} exists (use --overwrite to replace it)")
-            format_for(job.target)
             picture = load(job.source, max_pixels=max_pixels)
             result = process(picture)
             save(result, job.target, quality=quality, background=background, overwrite=overwrite)

@@ -102,6 +102,126 @@ def models() -> None:
 
 
 @main.command()
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Catalog file (default: FOLDER/.pixrescue.db).")
+@click.option("--rotations", is_flag=True, help="Also match flipped and quarter-turned copies.")
+def index(folder, db, rotations) -> None:
+    """Fingerprint the images in FOLDER (recursively) into a SQLite catalog.
+
+    Only new or changed files are read again; deleted files are forgotten."""
+    import sys
+
+    from tqdm import tqdm
+
+    from . import catalog
+
+    bar = tqdm(unit="file", file=sys.stderr, leave=False)
+    report = catalog.update(folder, db, rotations=rotations, on_file=lambda _: bar.update(),
+                            on_error=lambda path, message: bar.write(f"error: {path}: {message}", file=sys.stderr))
+    bar.close()
+    click.echo(f"indexed {folder}: {report.added} added, {report.updated} updated, {report.removed} removed, "
+               f"{report.unchanged} unchanged" + (f", {len(report.failed)} failed" if report.failed else ""),
+               err=True)
+    if report.failed:
+        raise SystemExit(1)
+
+
+def _catalog_records(folder: Path | None, db: Path | None):
+    from . import catalog
+
+    db_path = db or (catalog.default_db(folder) if folder else None)
+    if db_path is None or not db_path.exists():
+        _fail(f"no catalog at {db_path}: run `pixrescue index FOLDER` first")
+    return list(catalog.records(db_path)), db_path
+
+
+def _describe(record) -> str:
+    quality = f"JPEG q{record.jpeg_quality}" if record.jpeg_quality else (record.format or "?")
+    return f"{record.width}x{record.height} {quality} {record.size:,} bytes"
+
+
+@main.command()
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option("--method", type=click.Choice(["ahash", "dhash", "phash", "whash"]), default="phash", show_default=True)
+@click.option("--threshold", type=click.IntRange(0, 64), default=10, show_default=True,
+              help="Largest Hamming distance (bits of 64) between copies.")
+@click.option("--json", "as_json", is_flag=True, help="Print the groups as JSON.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print the groups as CSV.")
+@click.option("--move-to", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Move every copy but the recommended one into this folder (nothing is deleted).")
+def dupes(folder, db, method, threshold, as_json, as_csv, move_to) -> None:
+    """Group near-duplicate images of FOLDER's catalog, the recommended copy first
+    (highest resolution, then least compressed, then largest file)."""
+    import csv
+    import json
+    import shutil
+    import sys
+
+    from . import catalog, similarity
+
+    records, db_path = _catalog_records(folder, db)
+    found = similarity.groups(records, method, threshold)
+    if as_json:
+        click.echo(json.dumps([
+            [{"path": str(r.path), "recommended": i == 0, "distance": d, "width": r.width, "height": r.height,
+              "jpeg_quality": r.jpeg_quality, "size": r.size} for i, (r, d) in enumerate(zip(g.members, g.distances))]
+            for g in found], indent=2))
+    elif as_csv:
+        writer = csv.writer(sys.stdout)
+        writer.writerow(["group", "rank", "path", "distance", "width", "height", "jpeg_quality", "size"])
+        for n, g in enumerate(found, 1):
+            for rank, (r, d) in enumerate(zip(g.members, g.distances)):
+                writer.writerow([n, rank, r.path, d, r.width, r.height, r.jpeg_quality or "", r.size])
+    else:
+        for n, g in enumerate(found, 1):
+            click.echo(f"group {n} ({len(g.members)} images)")
+            for i, (r, d) in enumerate(zip(g.members, g.distances)):
+                click.echo(f"  {'keep' if i == 0 else f'{d:>4}'}  {r.path}  ({_describe(r)})")
+    moved = []
+    if move_to is not None:
+        root = folder.resolve()
+        for g in found:
+            for r in g.members[1:]:
+                relative = r.path.relative_to(root) if r.path.is_relative_to(root) else Path(r.path.name)
+                target = move_to / relative
+                counter = 1
+                while target.exists():
+                    target = target.with_name(f"{relative.stem}-{counter}{relative.suffix}")
+                    counter += 1
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.move(str(r.path), str(target))
+                moved.append(r.path)
+        catalog.forget(db_path, moved)
+    copies = sum(len(g.members) - 1 for g in found)
+    click.echo(f"{len(found)} groups, {copies} redundant copies" + (f", {len(moved)} moved to {move_to}" if moved else ""),
+               err=True)
+
+
+@main.command()
+@click.argument("image", type=click.Path(path_type=Path))
+@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Catalog file.")
+@click.option("-k", type=click.IntRange(1, 1000), default=5, show_default=True)
+@click.option("--method", type=click.Choice(["ahash", "dhash", "phash", "whash"]), default="phash", show_default=True)
+def similar(image, db, k, method) -> None:
+    """The K images of a catalog nearest to IMAGE, with their distances (bits of 64)."""
+    from . import similarity
+    from .fingerprint import perceptual_hashes
+    from .imaging import ImageLoadError, load
+
+    records, _ = _catalog_records(None, db)
+    try:
+        picture = load(image)
+    except ImageLoadError as exc:
+        _fail(f"{image}: {exc}")
+    rotated = any(len(r.hashes[method]) > 1 for r in records)
+    query = perceptual_hashes(picture.image, rotations=rotated)[method]
+    for record, distance in similarity.nearest(query, records, method, k):
+        click.echo(f"{distance:>3}  {record.path}")
+
+
+@main.command()
 @click.argument("model")
 @click.option("--data", "data", multiple=True, required=True, type=click.Path(exists=True, file_okay=False),
               help="Folder of clean training images (searched recursively; repeatable).")

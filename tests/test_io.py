@@ -174,3 +174,12 @@ def test_truncated_jpeg_is_an_error(tmp_path, photo):
 def test_missing_file_is_an_error(tmp_path):
     with pytest.raises(ImageLoadError, match="cannot read"):
         load(tmp_path / "nope.png")
+
+
+def test_a_gif_without_a_loop_count_still_plays_once(tmp_path):
+    frames = animated_frames(3)
+    frames[0].save(tmp_path / "once.gif", save_all=True, append_images=frames[1:], duration=50)
+    picture = load(tmp_path / "once.gif")
+    assert picture.loop is None
+    save(picture, tmp_path / "again.gif")
+    assert "loop" not in Image.open(tmp_path / "again.gif").info

@@ -295,8 +295,8 @@ def save(
         options["append_images"] = frames[1:]
         if picture.durations and fmt != "TIFF":
             options["duration"] = picture.durations
-        if fmt != "TIFF":
-            options["loop"] = picture.loop if picture.loop is not None else 0
+        if fmt != "TIFF" and picture.loop is not None:  # no loop count: the file plays once
+            options["loop"] = picture.loop
         if fmt == "GIF":
             options["disposal"] = 2 if picture.has_alpha else 1
     first = frames[0]

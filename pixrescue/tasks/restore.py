@@ -1,9 +1,8 @@
 """JPEG artifact removal with the grayscale seed models.
 
 A grayscale image goes through the network directly; a colour image goes
-through it one RGB channel at a time (the channels travel as a batch) and the
-channels are merged.  ``passes`` feeds the output through the network again.
-Alpha is split off before and put back unchanged after.
+through it one RGB channel at a time and the channels are merged.
+``passes`` feeds the output through the network again.  Alpha is split off before and put back unchanged after.
 """
 
 from __future__ import annotations
@@ -24,13 +23,14 @@ def restore_frame(frame: Image.Image, model: str, passes: int = 1, tile: int | N
     spec = zoo.get_spec(model)
     network = zoo.load_model(model)
     colour, alpha = split_alpha(frame)
-    planes = to_planes(colour)
-    restored = []
-    for plane in planes.split(1):  # one channel at a time keeps peak memory to one plane
+    bands = []
+    for band in colour.split():  # one channel at a time keeps peak memory to one float plane
+        plane = to_planes(band)
         for _ in range(passes):
             plane = run_tiled(network, plane, margin=spec.receptive_radius, tile=tile).clamp_(0, 1)
-        restored.append(plane)
-    return merge_alpha(from_planes(torch.cat(restored), colour.mode), alpha)
+        bands.append(from_planes(plane, "L"))
+    restored = bands[0] if len(bands) == 1 else Image.merge(colour.mode, bands)
+    return merge_alpha(restored, alpha)
 
 
 def restore_picture(picture: Picture, model: str | None = None, passes: int = 1) -> Picture:

@@ -62,11 +62,11 @@ def _split(items: list, fraction: float) -> tuple[list, list]:
 
 
 @torch.no_grad()
-def validate(model: torch.nn.Module, pairs: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> dict:
+def validate(model: torch.nn.Module, pairs: list[tuple[np.ndarray, np.ndarray]]) -> dict:
     """Mean PSNR against the clean image, of the degraded input and of the output."""
     model.eval()
     raw, restored = [], []
-    for degraded, _, clean in pairs:
+    for degraded, clean in pairs:
         out = model(to_batch([degraded])).clamp(0, 1)
         out = (out[0, 0].numpy() * 255.0).round().astype(np.uint8)
         raw.append(psnr(clean, degraded))
@@ -109,10 +109,7 @@ def train(
     train_images, val_images = _split(images, config.val_fraction)
     degrade = JpegPair(config.quality, config.target)
     sampler = PatchSampler([degrade(im) for im in train_images], config.patch)
-    val_pairs = []
-    for im in val_images[:16]:
-        degraded, _ = degrade(im)
-        val_pairs.append((degraded, None, np.asarray(im)))
+    val_pairs = [(degrade(im)[0], np.asarray(im)) for im in val_images[:16]]
     per_epoch = sampler.patches_per_epoch()
     total = config.steps or max(1, math.ceil(config.epochs * per_epoch / config.batch))
     _log(f"{len(sampler.pairs)} training images ({per_epoch} patches per epoch), "
@@ -211,7 +208,7 @@ def _card(config, spec, model, step, total, elapsed, n_train, validation, histor
         "training": {
             "data": config.data,
             "images": n_train,
-            "degradation": f"Pillow JPEG quality {config.quality} (4:2:0 irrelevant: grayscale)",
+            "degradation": f"grayscale image saved by Pillow (IJG libjpeg) at JPEG quality {config.quality}",
             "target": {"q100": "the same image saved at JPEG quality 100",
                        "original": "the clean image"}[config.target],
             "config": asdict(config),

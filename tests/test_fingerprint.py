@@ -1,0 +1,41 @@
+from PIL import Image, ImageOps
+
+from helpers import decode, jpeg_bytes
+from pixrescue.fingerprint import METHODS, hamming, perceptual_hashes
+
+
+def distances(a, b):
+    ha, hb = perceptual_hashes(a), perceptual_hashes(b)
+    return {name: hamming(ha[name][0], hb[name][0]) for name in METHODS}
+
+
+def test_recompressed_and_resized_copies_stay_close(photo):
+    copy = decode(jpeg_bytes(photo.resize((photo.width // 2, photo.height // 2)), 20))
+    for name, bits in distances(photo, copy).items():
+        assert bits <= 8, name
+
+
+def test_a_different_image_is_far(photo, gray_photo):
+    for name, bits in distances(photo, gray_photo.resize(photo.size)).items():
+        assert bits >= 16, name
+
+
+def test_rotation_by_one_degree_stays_within_a_few_bits(photo):
+    rotated = photo.rotate(1, resample=Image.BICUBIC)
+    assert distances(photo, rotated)["phash"] <= 6
+
+
+def test_rotations_option_matches_mirrored_copies(photo):
+    mirrored = ImageOps.mirror(photo)
+    plain = perceptual_hashes(photo)["phash"][0]
+    variants = perceptual_hashes(mirrored, rotations=True)["phash"]
+    assert len(variants) == 8
+    assert hamming(plain, perceptual_hashes(mirrored)["phash"][0]) > 10
+    assert min(hamming(plain, v) for v in variants) <= 2
+
+
+def test_transparency_is_composited_on_white(photo):
+    transparent = photo.convert("RGBA")
+    transparent.putalpha(0)
+    white = Image.new("RGB", photo.size, "white")
+    assert perceptual_hashes(transparent) == perceptual_hashes(white)
