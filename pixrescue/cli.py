@@ -26,6 +26,21 @@ def _finish(outcome, verb: str) -> None:
         raise SystemExit(1)
 
 
+def _command_line(ctx: click.Context) -> str:
+    """The command as the user gave it: arguments and every option not left at its default."""
+    from click.core import ParameterSource
+
+    parts = ["pixrescue", ctx.info_name or ""]
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name)
+        if isinstance(param, click.Argument):
+            parts.append(str(value))
+        elif ctx.get_parameter_source(param.name) is not ParameterSource.DEFAULT:
+            for item in value if isinstance(value, (list, tuple)) else [value]:
+                parts.extend([param.opts[0]] if param.is_flag else [param.opts[0], str(item)])
+    return " ".join(parts)
+
+
 def _fail(message: str) -> None:
     click.echo(f"error: {message}", err=True)
     raise SystemExit(2)
@@ -251,7 +266,7 @@ def train(model, data, out_dir, run_dir, steps, epochs, batch, patch, lr, lr_sch
     import torch
 
     from . import zoo
-    from .training.train import TrainConfig, command_line
+    from .training.train import TrainConfig
     from .training.train import train as run_training
 
     try:
@@ -264,4 +279,4 @@ def train(model, data, out_dir, run_dir, steps, epochs, batch, patch, lr, lr_sch
                          patch=patch, batch=batch, epochs=epochs, steps=steps, lr=lr, lr_schedule=lr_schedule,
                          val_every=val_every, seed=seed)
     run_training(config, out_dir, run_dir or Path("runs") / model, init=init, max_minutes=max_minutes,
-                 command=command_line())
+                 command=_command_line(click.get_current_context()))

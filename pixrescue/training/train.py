@@ -14,7 +14,6 @@ import json
 import math
 import os
 import platform
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -224,7 +223,3 @@ def _card(config, spec, model, step, total, elapsed, n_train, validation, histor
         "history": history,
         "metrics": {},
     }
-
-
-def command_line() -> str:
-    return "pixrescue " + " ".join(sys.argv[1:])

@@ -1,0 +1,64 @@
+"""`pixrescue train`: writes weights and a card, and resumes from its checkpoint."""
+
+import json
+
+from click.testing import CliRunner
+from PIL import Image
+from safetensors.torch import load_file
+from skimage import data
+
+from pixrescue.cli import main
+from pixrescue.training.data import JpegPair, PatchSampler
+from pixrescue.zoo import MODELS
+
+import numpy as np
+
+
+def make_folder(root):
+    root.mkdir()
+    for name in ("camera", "coins", "moon", "page", "astronaut", "coffee"):
+        Image.fromarray(getattr(data, name)()).save(root / f"{name}.png")
+    return root
+
+
+def train(tmp_path, *extra):
+    return CliRunner().invoke(main, [
+        "train", "srcnn.jpeg-q10-gray", "--data", str(tmp_path / "clean"), "--out", str(tmp_path / "out"),
+        "--run-dir", str(tmp_path / "run"), "--batch", "2", "--patch", "32", "--val-every", "2", *extra,
+    ])
+
+
+def test_training_writes_weights_and_a_card_and_resumes(tmp_path):
+    make_folder(tmp_path / "clean")
+    result = train(tmp_path, "--steps", "2")
+    assert result.exit_code == 0, result.output
+    weights = tmp_path / "out" / "srcnn.jpeg-q10-gray.safetensors"
+    assert set(load_file(str(weights))) == set(MODELS["srcnn.jpeg-q10-gray"].build().state_dict())
+    card = json.loads((tmp_path / "out" / "srcnn.jpeg-q10-gray.json").read_text())
+    assert card["training"]["steps_done"] == 2
+    assert card["training"]["config"]["quality"] == 10
+    assert card["training"]["command"].startswith("pixrescue train srcnn.jpeg-q10-gray")
+    assert "psnr_output" in card["validation"]
+
+    result = train(tmp_path, "--steps", "3")
+    assert "resumed" in result.output and "at step 2" in result.output
+    card = json.loads((tmp_path / "out" / "srcnn.jpeg-q10-gray.json").read_text())
+    assert card["training"]["steps_done"] == 3
+
+
+def test_pairs_follow_the_recipe(gray_photo):
+    degraded, target = JpegPair(quality=10, target="q100")(gray_photo)
+    clean = np.asarray(gray_photo, dtype=float)
+    assert degraded.shape == target.shape == clean.shape
+    assert np.abs(target - clean).mean() < 1.0  # quality 100 is nearly the original
+    assert np.abs(degraded - clean).mean() > 3.0  # quality 10 is not
+    _, original = JpegPair(quality=10, target="original")(gray_photo)
+    assert np.array_equal(original, np.asarray(gray_photo))
+
+
+def test_patches_are_aligned_crops_of_both_images(gray_photo):
+    degraded, target = JpegPair()(gray_photo)
+    x, y = PatchSampler([(degraded, target)], 64).sample(8, np.random.default_rng(0))
+    assert x.shape == y.shape == (8, 1, 64, 64)
+    assert 0 <= x.min() and x.max() <= 1
+    assert (x - y).abs().mean() < 0.1  # the same place of the same picture
