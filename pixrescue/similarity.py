@@ -26,20 +26,37 @@ def _matrix(records: list[Record], method: str) -> np.ndarray:
     return np.array(rows, dtype=np.uint64)
 
 
+def hamming_to(query: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """Distance from the closest variant of ``query`` (Q,) to each row of ``table`` (N, V)."""
+    best = np.full(len(table), 64, dtype=np.uint8)
+    for q in query:  # one variant at a time keeps memory to one (N, V) block
+        np.minimum(best, np.bitwise_count(table ^ q).min(axis=1), out=best)
+    return best
+
+
+def top_k(query: np.ndarray, table: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices and distances of the ``k`` rows nearest to ``query``, nearest first."""
+    distance = hamming_to(query, table)
+    k = min(k, len(distance))
+    if k == 0:
+        return np.zeros(0, dtype=np.int64), distance[:0]
+    part = np.argpartition(distance, k - 1)[:k] if k < len(distance) else np.arange(len(distance))
+    order = part[np.lexsort((part, distance[part]))]
+    return order, distance[order]
+
+
 def distances_to(query: list[int], records: list[Record], method: str) -> np.ndarray:
     """Distance from each variant of ``query`` (min over them) to every record."""
     if not records:
         return np.zeros(0, dtype=np.int64)
-    table = _matrix(records, method)  # (N, V)
-    q = np.array(query, dtype=np.uint64)  # (Q,)
-    bits = np.bitwise_count(table[:, :, None] ^ q[None, None, :])
-    return bits.reshape(len(records), -1).min(axis=1).astype(np.int64)
+    return hamming_to(np.array(query, dtype=np.uint64), _matrix(records, method)).astype(np.int64)
 
 
 def nearest(query: list[int], records: list[Record], method: str = DEFAULT_METHOD, k: int = 5) -> list[tuple[Record, int]]:
-    d = distances_to(query, records, method)
-    order = np.argsort(d, kind="stable")[:k]
-    return [(records[i], int(d[i])) for i in order]
+    if not records:
+        return []
+    order, distance = top_k(np.array(query, dtype=np.uint64), _matrix(records, method), k)
+    return [(records[i], int(d)) for i, d in zip(order, distance)]
 
 
 @dataclass

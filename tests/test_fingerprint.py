@@ -39,3 +39,18 @@ def test_transparency_is_composited_on_white(photo):
     transparent.putalpha(0)
     white = Image.new("RGB", photo.size, "white")
     assert perceptual_hashes(transparent) == perceptual_hashes(white)
+
+
+def test_top_k_returns_the_nearest_rows_in_order():
+    import numpy as np
+
+    from pixrescue.similarity import top_k
+
+    table = np.array([[0b1111], [0b0001], [0b0000], [0b0111], [0b0011]], dtype=np.uint64)
+    order, distance = top_k(np.array([0], dtype=np.uint64), table, 3)
+    assert order.tolist() == [2, 1, 4] and distance.tolist() == [0, 1, 2]
+    order, distance = top_k(np.array([0], dtype=np.uint64), table, 10)
+    assert order.tolist() == [2, 1, 4, 3, 0]
+    # a variant list: the closest variant counts
+    order, distance = top_k(np.array([0b1111, 0b1000], dtype=np.uint64), table, 1)
+    assert order.tolist() == [0] and distance.tolist() == [0]
