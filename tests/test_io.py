@@ -183,3 +183,13 @@ def test_a_gif_without_a_loop_count_still_plays_once(tmp_path):
     assert picture.loop is None
     save(picture, tmp_path / "again.gif")
     assert "loop" not in Image.open(tmp_path / "again.gif").info
+
+
+def test_outputs_get_ordinary_permissions(tmp_path):
+    import os
+    import stat
+
+    save(Picture(frames=[Image.new("L", (8, 8))]), tmp_path / "x.png")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE((tmp_path / "x.png").stat().st_mode) == 0o666 & ~umask

@@ -253,6 +253,12 @@ def _flatten(frame: Image.Image, background: tuple[int, int, int]) -> Image.Imag
     return canvas
 
 
+def _umask() -> int:
+    current = os.umask(0o022)
+    os.umask(current)
+    return current
+
+
 def save(
     picture: Picture,
     path: str | os.PathLike,
@@ -305,6 +311,7 @@ def save(
     try:
         with os.fdopen(handle, "wb") as stream:
             first.save(stream, format=fmt, **options)
+        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes 0600; a new file follows the umask
         os.replace(temporary, path)
     except BaseException as exc:
         try:
