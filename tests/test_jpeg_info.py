@@ -1,5 +1,4 @@
 import pytest
-from PIL import Image
 
 from pixrescue.imaging import load
 from pixrescue.imaging.jpeg import CHROMA_BASE, LUMA_BASE, estimate_quality, ijg_table
