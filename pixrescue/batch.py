@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 from .imaging import ImageLoadError, ImageSaveError, Picture, load, save
-from .imaging.io import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES
+from .imaging.io import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, find_images
 
 
 class BatchError(Exception):
@@ -51,11 +51,7 @@ def plan(inputs: list[Path], output: Path | None, recursive: bool, suffix: str, 
             raise BatchError(f"-o {output} names one file, but several inputs were given: use a folder")
     for entry in inputs:
         if entry.is_dir():
-            pattern = "**/*" if recursive else "*"
-            found = sorted(
-                p for p in entry.glob(pattern)
-                if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
-            )
+            found = find_images([entry], recursive)
             if not found:
                 raise BatchError(f"{entry}: no images found" + ("" if recursive else " (try --recursive)"))
             for source in found:

@@ -17,6 +17,8 @@ import imagehash
 import numpy as np
 from PIL import Image, ImageOps
 
+from .imaging.io import flatten, normalise_mode
+
 HASH_BITS = 64
 BACKGROUND = (255, 255, 255)
 
@@ -30,12 +32,8 @@ METHODS: dict[str, Callable[[Image.Image], imagehash.ImageHash]] = {
 
 def prepare(frame: Image.Image) -> Image.Image:
     """``frame`` as RGB with any transparency composited onto white."""
-    if frame.mode in ("RGBA", "LA", "PA") or (frame.mode == "P" and "transparency" in frame.info):
-        rgba = frame.convert("RGBA")
-        canvas = Image.new("RGB", rgba.size, BACKGROUND)
-        canvas.paste(rgba, mask=rgba.getchannel("A"))
-        return canvas
-    return frame.convert("RGB")
+    normalised, _ = normalise_mode(frame)
+    return flatten(normalised, BACKGROUND).convert("RGB")
 
 
 def dihedral(image: Image.Image) -> list[Image.Image]:

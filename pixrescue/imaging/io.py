@@ -241,7 +241,8 @@ def parse_colour(colour: str) -> tuple[int, int, int]:
         raise ImageSaveError(f"unknown colour {colour!r} (use a name like 'white' or '#rrggbb')")
 
 
-def _flatten(frame: Image.Image, background: tuple[int, int, int]) -> Image.Image:
+def flatten(frame: Image.Image, background: tuple[int, int, int]) -> Image.Image:
+    """An L / RGB frame: an LA / RGBA one composited onto ``background``; others unchanged."""
     if frame.mode not in ("LA", "RGBA"):
         return frame
     base_mode = "L" if frame.mode == "LA" else "RGB"
@@ -274,7 +275,7 @@ def save(
         raise ImageSaveError(f"{path} exists (use --overwrite to replace it)")
     frames = picture.frames
     if background is not None:
-        frames = [_flatten(f, parse_colour(background)) for f in frames]
+        frames = [flatten(f, parse_colour(background)) for f in frames]
     elif picture.has_alpha and fmt not in _ALPHA_FORMATS:
         raise ImageSaveError(
             f"{fmt} cannot store transparency: choose PNG or WebP, or flatten with --background COLOUR"
