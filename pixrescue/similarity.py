@@ -96,7 +96,6 @@ def groups(records: list[Record], method: str = DEFAULT_METHOD, threshold: int =
         if len(indices) < 2:
             continue
         ranked = sorted((records[i] for i in indices), key=lambda r: (r.quality_key(), str(r.path)), reverse=True)
-        best = ranked[0].hashes[method]
-        result.append(Group(ranked, [int(distances_to(best, [r], method)[0]) for r in ranked]))
+        result.append(Group(ranked, distances_to(ranked[0].hashes[method], ranked, method).tolist()))
     result.sort(key=lambda g: (-len(g.members), str(g.members[0].path)))
     return result

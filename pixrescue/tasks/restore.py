@@ -2,7 +2,8 @@
 
 A grayscale image goes through the network directly; a colour image goes
 through it one RGB channel at a time and the channels are merged.
-``passes`` feeds the output through the network again.  Alpha is split off before and put back unchanged after.
+``passes`` feeds the output through the network again.  Alpha is split off
+before and put back unchanged after.
 """
 
 from __future__ import annotations
