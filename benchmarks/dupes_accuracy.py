@@ -1,15 +1,17 @@
 """How well perceptual hashes find copies of a picture.
 
-    python benchmarks/dupes_accuracy.py [--data ../shared/data/dev] [--thresholds 6 8 10 12]
+    python benchmarks/dupes_accuracy.py [--data ../shared/data/dev] [--methods combined phash cnn ...]
 
 Originals: the colour dev images (Kodak24, McMaster, CBSD68: 110 different
 pictures).  Each original gets the variants listed in VARIANTS (recompression,
 resizing, crops, re-share generations, a caption, a mirror image, brightness
-and colour shifts).  Every image is hashed; for each method and threshold:
+and colour shifts).  Every image is fingerprinted (4 hashes, 2 embeddings);
+for each method at its default threshold:
 
 * dupes: a pair is predicted when its distance is at most the threshold;
-  precision over all predicted pairs, recall of (original, variant) pairs per
-  kind of variant;
+  precision over all predicted pairs (the 110 pictures are each other's
+  distractors), recall and F1 over all true pairs, recall of (original,
+  variant) pairs per kind of variant;
 * similar: each variant queries the originals; recall@1 and recall@5.
 """
 
@@ -22,8 +24,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageEnhance, ImageFont, ImageOps
 
-from pixrescue.fingerprint import METHODS, perceptual_hashes
+from pixrescue.catalog import Record
+from pixrescue.fingerprints import embeddings, perceptual_hashes
 from pixrescue.imaging.jpeg import compress
+from pixrescue.similarity import EMBEDDING_METHODS, METHODS, Table, default_threshold
 from pixrescue.training.evaluate import load_set
 
 
@@ -71,59 +75,90 @@ VARIANTS = {
 RESIZE_AND_RECOMPRESS = ["jpeg q10", "jpeg q30", "jpeg q90", "resize 0.25", "resize 0.5", "resize 2", "reshare x3"]
 
 
+def fingerprint_all(originals: list[Image.Image]) -> tuple[list[Record], np.ndarray, np.ndarray]:
+    records, source, kind = [], [], []
+    for index, original in enumerate(originals):
+        for label, make in [("original", lambda im: im), *VARIANTS.items()]:
+            image = make(original)
+            records.append(Record(Path(f"{index}/{label}"), 0, image.width, image.height, None, None,
+                                  perceptual_hashes(image), embeddings(image)))
+            source.append(index)
+            kind.append(label)
+    return records, np.array(source), np.array(kind)
+
+
+def sweep(records, source, kind, positive, negative) -> None:
+    originals_index = np.nonzero(kind == "original")[0]
+    shown = ["crop 10%", "crop 20%", "caption", "mirror"]
+    for m in EMBEDDING_METHODS:
+        distance = Table(records, m).block(0, len(records))
+        print(f"\n{m}: nearest two different pictures {distance[negative].min():.3f} apart\n")
+        print("| threshold | precision | recall | " + " | ".join(shown) + " |")
+        print("|---|---|---|" + "---|" * len(shown))
+        for t in np.round(np.arange(0.05, 0.61, 0.05), 2):
+            predicted = distance <= t
+            precision = (predicted & positive).sum() / max((predicted & (positive | negative)).sum(), 1)
+            recall = (predicted & positive).sum() / positive.sum()
+            cells = []
+            for label in shown:
+                rows = np.nonzero(kind == label)[0]
+                cells.append(f"{np.mean(distance[rows, originals_index[source[rows]]] <= t):.2f}")
+            print(f"| {t:.2f} | {precision:.4f} | {recall:.3f} | " + " | ".join(cells) + " |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared/data/dev")
     parser.add_argument("--sets", nargs="+", default=["Kodak24", "McMaster", "CBSD68"])
-    parser.add_argument("--thresholds", type=int, nargs="+", default=[6, 8, 10, 12, 14])
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    parser.add_argument("--sweep", action="store_true",
+                        help="Also print precision and recall of each embedding over a range of thresholds.")
     args = parser.parse_args()
 
     started = time.time()
     originals = [im for name in args.sets for im in load_set(args.data / name, gray=False)]
-    source, kind, hashes = [], [], {m: [] for m in METHODS}
-    for index, original in enumerate(originals):
-        for label, make in [("original", lambda im: im), *VARIANTS.items()]:
-            h = perceptual_hashes(make(original))
-            for m in METHODS:
-                hashes[m].append(h[m][0])
-            source.append(index)
-            kind.append(label)
-    source, kind = np.array(source), np.array(kind)
+    records, source, kind = fingerprint_all(originals)
     is_original = kind == "original"
     same = source[:, None] == source[None, :]
-    upper = np.triu(np.ones_like(same), 1)
+    upper = np.triu(np.ones_like(same, dtype=bool), 1)
     print(f"{len(originals)} originals x {len(VARIANTS)} variants = {len(source)} images, "
-          f"hashed in {time.time() - started:.0f} s\n")
+          f"fingerprinted in {time.time() - started:.0f} s\n")
 
-    print("dupes: pairs within the threshold (bits of 64)\n")
-    header = "| method | threshold | precision | recall, resize & recompress | " + " | ".join(VARIANTS) + " |"
+    print("dupes: pairs within the method's default threshold; precision over all pairs, "
+          "recall of (original, variant) pairs per kind of variant\n")
+    header = "| method | threshold | precision | recall | F1 | recall, resize & recompress | " + " | ".join(VARIANTS) + " |"
     print(header)
     print("|" + "---|" * (header.count("|") - 1))
-    for m in METHODS:
-        table = np.array(hashes[m], dtype=np.uint64)
-        distance = np.bitwise_count(table[:, None] ^ table[None, :]).astype(int)
-        for t in args.thresholds:
-            predicted = (distance <= t) & upper.astype(bool)
-            precision = (predicted & same).sum() / max(predicted.sum(), 1)
-            recall = {}
-            for label in VARIANTS:
-                rows = np.nonzero(kind == label)[0]
-                recall[label] = float(np.mean(distance[rows, np.nonzero(is_original)[0][source[rows]]] <= t))
-            rr = np.mean([recall[v] for v in RESIZE_AND_RECOMPRESS])
-            print(f"| {m} | {t} | {precision:.4f} | {rr:.3f} | " + " | ".join(f"{recall[v]:.2f}" for v in VARIANTS) + " |")
+    similar_rows = []
+    for m in args.methods:
+        distance = Table(records, m).block(0, len(records))
+        t = default_threshold(m)
+        predicted = (distance <= t) & upper
+        true_pairs = same & upper
+        precision = (predicted & same).sum() / max(predicted.sum(), 1)
+        recall_all = (predicted & true_pairs).sum() / true_pairs.sum()
+        f1 = 2 * precision * recall_all / max(precision + recall_all, 1e-9)
+        recall = {}
+        originals_index = np.nonzero(is_original)[0]
+        for label in VARIANTS:
+            rows = np.nonzero(kind == label)[0]
+            recall[label] = float(np.mean(distance[rows, originals_index[source[rows]]] <= t))
+        rr = np.mean([recall[v] for v in RESIZE_AND_RECOMPRESS])
+        print(f"| {m} | {t:g} | {precision:.4f} | {recall_all:.3f} | {f1:.3f} | {rr:.3f} | "
+              + " | ".join(f"{recall[v]:.2f}" for v in VARIANTS) + " |", flush=True)
+        queries = np.nonzero(~is_original)[0]
+        to_originals = distance[np.ix_(queries, originals_index)]
+        order = np.argsort(to_originals, axis=1, kind="stable")
+        truth = source[queries]
+        similar_rows.append((m, np.mean(order[:, 0] == truth), np.mean((order[:, :5] == truth[:, None]).any(axis=1))))
+
+    if args.sweep:
+        sweep(records, source, kind, same & upper, ~same & upper)
 
     print("\nsimilar: each variant queries the originals\n")
     print("| method | recall@1 | recall@5 |")
     print("|---|---|---|")
-    for m in METHODS:
-        table = np.array(hashes[m], dtype=np.uint64)
-        queries = np.nonzero(~is_original)[0]
-        base = np.nonzero(is_original)[0]
-        distance = np.bitwise_count(table[queries][:, None] ^ table[base][None, :]).astype(int)
-        order = np.argsort(distance, axis=1, kind="stable")
-        truth = source[queries]
-        at1 = np.mean(order[:, 0] == truth)
-        at5 = np.mean((order[:, :5] == truth[:, None]).any(axis=1))
+    for m, at1, at5 in similar_rows:
         print(f"| {m} | {at1:.3f} | {at5:.3f} |")
 
 

@@ -1,6 +1,6 @@
 """Peak memory and speed of `restore` on one large synthetic image.
 
-    python benchmarks/memory.py [--size 6000] [--model resnet18.jpeg-q10-gray] [--colour]
+    python benchmarks/memory.py [--size 6000] [--model NAME] [--colour]
 
 The image is a JPEG-compressed (q10) smooth gradient with noise, SIZE x SIZE
 pixels.  Prints the peak resident memory of the process (which includes the
@@ -16,14 +16,14 @@ import time
 import numpy as np
 from PIL import Image
 
-from pixrescue import restore
+from pixrescue import restore, zoo
 from pixrescue.imaging.jpeg import compress
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=6000)
-    parser.add_argument("--model", default="resnet18.jpeg-q10-gray")
+    parser.add_argument("--model", default=zoo.DEFAULT_MODEL["jpeg"])
     parser.add_argument("--colour", action="store_true")
     args = parser.parse_args()
     rng = np.random.default_rng(0)

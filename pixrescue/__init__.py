@@ -15,29 +15,103 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from PIL import Image
 
-__all__ = ["restore", "models", "load", "save"]
+__all__ = ["decode", "encode", "fingerprint", "load", "models", "restore", "save", "upscale"]
 __version__ = "0.1.0"
 
 
-def restore(image: Image.Image | str | os.PathLike, model: str | None = None, passes: int = 1) -> Image.Image:
+def restore(
+    image: Image.Image | str | os.PathLike,
+    model: str | None = None,
+    passes: int = 1,
+    strength: int | None = None,
+    project: bool | None = None,
+) -> Image.Image:
     """Remove JPEG artifacts from ``image`` (a PIL image or a path).
 
-    ``model`` names a registered model (see :func:`models`; default
-    ``resnet18.jpeg-q10-gray``); ``passes`` runs it that many times.  Alpha
-    is kept unchanged.  A path is read with :func:`load` (EXIF orientation
-    applied; for animations only the first frame is returned: use the
-    ``pixrescue fix`` command to restore every frame of a file).
+    ``model`` names a registered model (see :func:`models`; default: the blind
+    ``qgunet.jpeg-blind``); ``passes`` runs it that many times.  The blind
+    model reads the JPEG's quantization tables (from a path, or from a PIL
+    image opened from a JPEG) or estimates the compression from the pixels;
+    ``strength`` (an IJG quality, 1-100) overrides that.  ``project`` moves
+    the result back into the quantization intervals of the JPEG (default: as
+    the model's card says).  Alpha is kept unchanged.  A path is read with
+    :func:`load` (EXIF orientation applied; for animations only the first
+    frame is returned: use the ``pixrescue fix`` command to restore every
+    frame of a file).
     """
+    from . import zoo
+    from .tasks.restore import default_projection, restore_frame
+
+    model = model or zoo.DEFAULT_MODEL["jpeg"]
+    frame, jpeg, orientation = _source(image)
+    project = default_projection(model) if project is None else project
+    return restore_frame(frame, model, passes, jpeg=jpeg, strength=strength, project=project,
+                         orientation=orientation)
+
+
+def upscale(
+    image: Image.Image | str | os.PathLike, scale: int = 2, model: str = "bicubic", deblock: bool | None = None
+) -> Image.Image:
+    """``image`` enlarged ``scale`` (2, 3 or 4) times by ``model`` (nearest,
+    bilinear, bicubic or lanczos).  ``deblock`` removes JPEG artifacts first
+    (default: when ``image`` is a JPEG, read from a path or opened by Pillow)."""
+    from .tasks.upscale import upscale_frame
+
+    frame, jpeg, orientation = _source(image)
+    deblock = jpeg is not None if deblock is None else deblock
+    return upscale_frame(frame, scale, model, deblock, jpeg, orientation)
+
+
+def encode(image: Image.Image | str | os.PathLike):
+    """The autoencoder's 128-d code (a float32 numpy array) of ``image``'s
+    64x64 grayscale thumbnail; :func:`decode` turns it back into a thumbnail."""
+    import torch
+
+    from . import zoo
+    from .fingerprints import EMBEDDINGS, thumbnail
+
+    with torch.inference_mode():
+        return zoo.load_model(EMBEDDINGS["ae"]).encode(thumbnail(_frame(image))[None])[0].numpy()
+
+
+def decode(code) -> Image.Image:
+    """The 64x64 grayscale thumbnail the autoencoder reconstructs from ``code``."""
+    import numpy as np
+    import torch
+    from PIL import Image as PILImage
+
+    from . import zoo
+    from .fingerprints import EMBEDDINGS
+
+    with torch.inference_mode():
+        out = zoo.load_model(EMBEDDINGS["ae"]).decode(torch.as_tensor(np.asarray(code, dtype=np.float32))[None])
+    return PILImage.fromarray((out[0, 0].numpy() * 255).round().astype(np.uint8), "L")
+
+
+def fingerprint(image: Image.Image | str | os.PathLike, rotations: bool = False) -> dict:
+    """Every fingerprint of ``image``: the four perceptual hashes (lists of
+    64-bit ints) and the two learned embeddings ((V, 128) unit vectors); with
+    ``rotations``, of each of its 8 flips and quarter turns."""
+    from .fingerprints import embeddings, perceptual_hashes
+
+    frame = _frame(image)
+    return {**perceptual_hashes(frame, rotations), **embeddings(frame, rotations)}
+
+
+def _source(image):
+    """(first frame, JPEG facts or None, EXIF orientation applied) of a path or a PIL image."""
     from .imaging import load
     from .imaging.io import normalise_mode
-    from .tasks.restore import restore_frame
-    from . import zoo
+    from .imaging.jpeg import read_info
 
     if isinstance(image, (str, os.PathLike)):
-        frame = load(image).image
-    else:
-        frame, _ = normalise_mode(image)
-    return restore_frame(frame, model or zoo.DEFAULT_MODEL["jpeg"], passes)
+        picture = load(image)
+        return picture.image, picture.jpeg, picture.orientation
+    return normalise_mode(image)[0], read_info(image), 1
+
+
+def _frame(image):
+    return _source(image)[0]
 
 
 def models() -> dict[str, dict]:

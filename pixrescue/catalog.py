@@ -13,12 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
-from .fingerprint import METHODS, perceptual_hashes
-from .imaging import ImageLoadError, load
+import numpy as np
+
+from .fingerprints import EMBEDDINGS, METHODS, embeddings, perceptual_hashes
+from .imaging import ImageLoadError, Picture, load
 from .imaging.io import find_images
 
 DB_NAME = ".pixrescue.db"
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"  # 2: learned embeddings
 
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -32,7 +34,7 @@ CREATE TABLE IF NOT EXISTS images (
     jpeg_quality INTEGER,
     frames INTEGER NOT NULL,
     rotations INTEGER NOT NULL,
-    {", ".join(f"{name} BLOB NOT NULL" for name in METHODS)}
+    {", ".join(f"{name} BLOB NOT NULL" for name in [*METHODS, *EMBEDDINGS])}
 );
 """
 
@@ -48,6 +50,7 @@ class Record:
     format: str | None
     jpeg_quality: int | None
     hashes: dict[str, list[int]]
+    embeddings: dict[str, np.ndarray] = field(default_factory=dict)  # (V, 128) float32, unit rows
 
     @property
     def pixels(self) -> int:
@@ -75,16 +78,38 @@ def _unpack(blob: bytes) -> list[int]:
     return [int.from_bytes(blob[i : i + 8], "big") for i in range(0, len(blob), 8)]
 
 
-def connect(db_path: Path) -> sqlite3.Connection:
+def _pack_vectors(vectors: np.ndarray) -> bytes:
+    return np.asarray(vectors, dtype="<f2").tobytes()
+
+
+def _unpack_vectors(blob: bytes) -> np.ndarray:
+    return np.frombuffer(blob, dtype="<f2").astype(np.float32).reshape(-1, 128)
+
+
+class CatalogVersionError(ValueError):
+    pass
+
+
+def connect(db_path: Path, rebuild: bool = False) -> sqlite3.Connection:
+    """Open (creating if needed) the catalog.  A catalog written by another
+    schema version is an error, unless ``rebuild``: the catalog is only a cache
+    of what the files hold, so indexing starts it again from nothing."""
     connection = sqlite3.connect(db_path)
     connection.execute("PRAGMA journal_mode=WAL")
-    connection.executescript(_SCHEMA)
+    connection.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
     version = connection.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+    if version is not None and version[0] != SCHEMA_VERSION:
+        if not rebuild:
+            connection.close()
+            raise CatalogVersionError(f"{db_path} was written by another version of pixrescue: "
+                                      "run `pixrescue index` again to rebuild it")
+        connection.execute("DROP TABLE IF EXISTS images")
+        connection.execute("DELETE FROM meta")
+        version = None
+    connection.executescript(_SCHEMA)
     if version is None:
         connection.execute("INSERT INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
         connection.commit()
-    elif version[0] != SCHEMA_VERSION:
-        raise ValueError(f"{db_path} was written by another version of pixrescue (schema {version[0]})")
     return connection
 
 
@@ -104,7 +129,7 @@ def update(
     root = root.resolve()
     db_path = db_path or default_db(root)
     report = UpdateReport()
-    with connect(db_path) as connection:
+    with connect(db_path, rebuild=True) as connection:
         known = {
             row[0]: (row[1], row[2], row[3])
             for row in connection.execute("SELECT path, size, mtime_ns, rotations FROM images")
@@ -130,13 +155,14 @@ def update(
                 if on_error:
                     on_error(path, str(exc))
                 continue
-            hashes = perceptual_hashes(picture.image, rotations=rotations)
-            width, height = picture.size
+            record = record_of(picture, Path(key), stat.st_size, rotations)
+            slots = ", ".join("?" * (len(METHODS) + len(EMBEDDINGS)))
             connection.execute(
-                f"INSERT OR REPLACE INTO images VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, {', '.join('?' * len(METHODS))})",
-                (key, stat.st_size, stat.st_mtime_ns, width, height, picture.format,
-                 picture.jpeg.quality if picture.jpeg else None, len(picture.frames), int(rotations),
-                 *(_pack(hashes[name]) for name in METHODS)),
+                f"INSERT OR REPLACE INTO images VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, {slots})",
+                (key, stat.st_size, stat.st_mtime_ns, record.width, record.height, record.format,
+                 record.jpeg_quality, len(picture.frames), int(rotations),
+                 *(_pack(record.hashes[name]) for name in METHODS),
+                 *(_pack_vectors(record.embeddings[name]) for name in EMBEDDINGS)),
             )
             connection.commit()
             if key in known:
@@ -152,15 +178,23 @@ def update(
     return report
 
 
+def record_of(picture: Picture, path: Path, size: int, rotations: bool = False) -> Record:
+    """The fingerprints and quality facts of a loaded picture."""
+    width, height = picture.size
+    return Record(path, size, width, height, picture.format, picture.jpeg.quality if picture.jpeg else None,
+                  perceptual_hashes(picture.image, rotations=rotations), embeddings(picture.image, rotations=rotations))
+
+
 def records(db_path: Path) -> Iterator[Record]:
     connection = connect(db_path)
     try:
-        columns = ", ".join(METHODS)
+        columns = ", ".join([*METHODS, *EMBEDDINGS])
         for row in connection.execute(
             f"SELECT path, size, width, height, format, jpeg_quality, {columns} FROM images ORDER BY path"
         ):
-            yield Record(Path(row[0]), row[1], row[2], row[3], row[4], row[5],
-                         {name: _unpack(blob) for name, blob in zip(METHODS, row[6:])})
+            hashes = {name: _unpack(blob) for name, blob in zip(METHODS, row[6:])}
+            vectors = {name: _unpack_vectors(blob) for name, blob in zip(EMBEDDINGS, row[6 + len(METHODS):])}
+            yield Record(Path(row[0]), row[1], row[2], row[3], row[4], row[5], hashes, vectors)
     finally:
         connection.close()
 

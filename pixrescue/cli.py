@@ -88,10 +88,17 @@ def _run_images(inputs, output, recursive, extension, suffix, process, verb, **s
 @click.option("-m", "--model", default=None, help="Model name (see `pixrescue models`).")
 @click.option("-p", "--passes", type=click.IntRange(1, 8), default=1, show_default=True,
               help="Feed the output through the network again this many times in all.")
-def fix(inputs, output, recursive, extension, quality, background, overwrite, max_pixels, model, passes) -> None:
+@click.option("-s", "--strength", type=click.IntRange(1, 100), default=None, metavar="QUALITY",
+              help="Treat the inputs as JPEG quality QUALITY instead of reading the file's tables or "
+              "estimating (a lower value removes more: useful for pictures compressed harder earlier).")
+@click.option("--project/--no-project", default=None,
+              help="Move the result back into the quantization intervals the JPEG file proves "
+              "(JPEG inputs only; default: the model's card decides).")
+def fix(inputs, output, recursive, extension, quality, background, overwrite, max_pixels, model, passes,
+        strength, project) -> None:
     """Remove JPEG blocking and ringing from INPUTS (files or folders)."""
     from . import zoo
-    from .tasks.restore import restore_picture
+    from .tasks.restore import default_projection, restore_picture
 
     model = model or zoo.DEFAULT_MODEL["jpeg"]
     try:
@@ -99,8 +106,29 @@ def fix(inputs, output, recursive, extension, quality, background, overwrite, ma
         zoo.load_model(model)
     except (zoo.UnknownModelError, FileNotFoundError) as exc:
         _fail(str(exc))
+    if strength is not None and not zoo.get_spec(model).trainer == "jpeg-blind":
+        _fail(f"--strength needs a blind model; {model} was trained for one quality")
+    project = default_projection(model) if project is None else project
     _run_images(inputs, output, recursive, extension, ".fixed",
-                lambda picture: restore_picture(picture, model, passes), "fixed",
+                lambda picture: restore_picture(picture, model, passes, strength=strength, project=project),
+                "fixed", overwrite=overwrite, quality=quality, background=background, max_pixels=max_pixels)
+
+
+@main.command()
+@with_output_options
+@click.option("-s", "--scale", type=click.Choice(["2", "3", "4"]), default="2", show_default=True)
+@click.option("-m", "--model", "method", type=click.Choice(["nearest", "bilinear", "bicubic", "lanczos"]),
+              default="bicubic", show_default=True, help="How to enlarge.")
+@click.option("--deblock/--no-deblock", default=None,
+              help="Remove JPEG artifacts before enlarging (default: for JPEG inputs).")
+def upscale(inputs, output, recursive, extension, quality, background, overwrite, max_pixels, scale, method,
+            deblock) -> None:
+    """Enlarge INPUTS (files or folders) SCALE times."""
+    from .tasks.upscale import upscale_picture
+
+    factor = int(scale)
+    _run_images(inputs, output, recursive, extension, f".x{factor}",
+                lambda picture: upscale_picture(picture, factor, method, deblock), "upscaled",
                 overwrite=overwrite, quality=quality, background=background, max_pixels=max_pixels)
 
 
@@ -114,6 +142,11 @@ def models() -> None:
         default = " (default)" if name in zoo.DEFAULT_MODEL.values() else ""
         summary = card.get("summary", "no weights shipped")
         click.echo(f"{name}{default}\n    {summary}")
+    from .tasks.upscale import DEFAULT_METHOD, INTERPOLATIONS
+
+    for name in INTERPOLATIONS:
+        default = " (default)" if name == DEFAULT_METHOD else ""
+        click.echo(f"{name}{default}\n    upscale: {name} interpolation (Pillow), no weights")
 
 
 @main.command()
@@ -148,7 +181,13 @@ def _catalog_records(folder: Path | None, db: Path | None):
     db_path = db or (catalog.default_db(folder) if folder else None)
     if db_path is None or not db_path.exists():
         _fail(f"no catalog at {db_path}: run `pixrescue index FOLDER` first")
-    return list(catalog.records(db_path)), db_path
+    try:
+        return list(catalog.records(db_path)), db_path
+    except catalog.CatalogVersionError as exc:
+        _fail(str(exc))
+
+
+METHOD_NAMES = ["combined", "phash", "ahash", "dhash", "whash", "cnn", "ae"]  # similarity.METHODS, without importing it
 
 
 def _describe(record) -> str:
@@ -159,9 +198,11 @@ def _describe(record) -> str:
 @main.command()
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default=None)
-@click.option("--method", type=click.Choice(["ahash", "dhash", "phash", "whash"]), default="phash", show_default=True)
-@click.option("--threshold", type=click.IntRange(0, 64), default=10, show_default=True,
-              help="Largest Hamming distance (bits of 64) between copies.")
+@click.option("--method", type=click.Choice(METHOD_NAMES), default="combined", show_default=True,
+              help="Fingerprint compared (see README: hashes, learned embeddings, or both).")
+@click.option("--threshold", type=click.FloatRange(0), default=None,
+              help="Largest distance between copies (default per method: 10 bits for hashes, 1.0 for "
+              "combined, the model card's value for an embedding).")
 @click.option("--json", "as_json", is_flag=True, help="Print the groups as JSON.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print the groups as CSV.")
 @click.option("--move-to", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -193,7 +234,7 @@ def dupes(folder, db, method, threshold, as_json, as_csv, move_to) -> None:
         for n, g in enumerate(found, 1):
             click.echo(f"group {n} ({len(g.members)} images)")
             for i, (r, d) in enumerate(zip(g.members, g.distances)):
-                click.echo(f"  {'keep' if i == 0 else f'{d:>4}'}  {r.path}  ({_describe(r)})")
+                click.echo(f"  {'keep' if i == 0 else f'{d:>6g}'}  {r.path}  ({_describe(r)})")
     moved = []
     if move_to is not None:
         root = folder.resolve()
@@ -218,11 +259,12 @@ def dupes(folder, db, method, threshold, as_json, as_csv, move_to) -> None:
 @click.argument("image", type=click.Path(path_type=Path))
 @click.option("--db", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Catalog file.")
 @click.option("-k", type=click.IntRange(1, 1000), default=5, show_default=True)
-@click.option("--method", type=click.Choice(["ahash", "dhash", "phash", "whash"]), default="phash", show_default=True)
+@click.option("--method", type=click.Choice(METHOD_NAMES), default="combined", show_default=True)
 def similar(image, db, k, method) -> None:
-    """The K images of a catalog nearest to IMAGE, with their distances (bits of 64)."""
-    from . import similarity
-    from .fingerprint import perceptual_hashes
+    """The K images of a catalog nearest to IMAGE, with their distances
+    (bits of 64 for hashes, cosine distance for embeddings, 1.0 = duplicate
+    threshold for combined)."""
+    from . import catalog, similarity
     from .imaging import ImageLoadError, load
 
     records, _ = _catalog_records(None, db)
@@ -230,10 +272,10 @@ def similar(image, db, k, method) -> None:
         picture = load(image)
     except ImageLoadError as exc:
         _fail(f"{image}: {exc}")
-    rotated = any(len(r.hashes[method]) > 1 for r in records)
-    query = perceptual_hashes(picture.image, rotations=rotated)[method]
+    rotated = any(len(r.hashes["phash"]) > 1 for r in records)
+    query = catalog.record_of(picture, Path(image), Path(image).stat().st_size, rotated)
     for record, distance in similarity.nearest(query, records, method, k):
-        click.echo(f"{distance:>3}  {record.path}")
+        click.echo(f"{distance:>8.4g}  {record.path}")
 
 
 @main.command()
@@ -260,8 +302,10 @@ def similar(image, db, k, method) -> None:
               help="Start from these .safetensors weights (for example the shipped ones).")
 @click.option("--max-minutes", type=float, default=None, help="Stop (and save) after this long.")
 @click.option("--threads", type=int, default=None, help="CPU threads for torch.")
+@click.option("--only", type=click.Choice(["all", "estimator"]), default="all", show_default=True,
+              help="estimator: train only the blind model's quality estimator (start from --init).")
 def train(model, data, out_dir, run_dir, steps, epochs, batch, patch, lr, lr_schedule, quality, target,
-          max_side, val_every, seed, init, max_minutes, threads) -> None:
+          max_side, val_every, seed, init, max_minutes, threads, only) -> None:
     """Train MODEL (a registered name, see `pixrescue models`) on clean images."""
     import torch
 
@@ -277,6 +321,6 @@ def train(model, data, out_dir, run_dir, steps, epochs, batch, patch, lr, lr_sch
         torch.set_num_threads(threads)
     config = TrainConfig(model=model, data=list(data), quality=quality, target=target, max_side=max_side,
                          patch=patch, batch=batch, epochs=epochs, steps=steps, lr=lr, lr_schedule=lr_schedule,
-                         val_every=val_every, seed=seed)
+                         val_every=val_every, seed=seed, only=only)
     run_training(config, out_dir, run_dir or Path("runs") / model, init=init, max_minutes=max_minutes,
                  command=_command_line(click.get_current_context()))

@@ -1,9 +1,23 @@
-"""Near-duplicate groups and nearest neighbours over perceptual hashes.
+"""Near-duplicate groups and nearest neighbours over fingerprints.
 
-The distance between two records is the Hamming distance between the first's
-hash and the closest of the second's stored variants (one hash, or the 8 flips
-and turns when it was indexed with rotations).  Search is exact brute force
-with numpy's popcount, one block of rows at a time.
+Methods and their distances:
+
+- ``ahash``, ``dhash``, ``phash``, ``whash``: Hamming distance, bits of 64;
+- ``ae``, ``cnn``: cosine distance of the learned embeddings (0 to 2);
+- ``combined`` (the default): min(phash bits / phash threshold, cnn distance /
+  cnn threshold).  Each part is scaled so that 1.0 is its own duplicate
+  threshold, so a pair is a duplicate (distance <= 1) when either part says
+  so: pHash is certain about recompressed and resized copies, the classifier
+  embedding also catches crops, captions and mirror images.
+
+A record stores one fingerprint per method, or 8 (its flips and quarter
+turns) when indexed with ``--rotations``; the distance from a query is the
+smallest over the stored variants.
+
+Grouping compares every pair, one block of rows at a time (numpy's popcount
+for hashes, one matrix product for embeddings); nearest-neighbour queries go
+through ``search.py``, which switches to FAISS indexes at sizes where they
+pay (``benchmarks/dupes_scale.py`` measures both up to a million).
 """
 
 from __future__ import annotations
@@ -13,60 +27,125 @@ from dataclasses import dataclass
 import numpy as np
 
 from .catalog import Record
+from .fingerprints import EMBEDDINGS
+from .search import EmbeddingSearcher, HashSearcher, smallest
 
-DEFAULT_METHOD = "phash"
-DEFAULT_THRESHOLD = 10  # bits out of 64
+HASH_METHODS = ("ahash", "dhash", "phash", "whash")
+EMBEDDING_METHODS = tuple(EMBEDDINGS)
+METHODS = (*HASH_METHODS, *EMBEDDING_METHODS, "combined")
+COMBINED = ("phash", "cnn")
+DEFAULT_METHOD = "combined"
+HASH_THRESHOLD = 10  # bits out of 64
 _BLOCK = 2048
+OVERFETCH = 4  # combined search: each part proposes this many times k candidates
 
 
-def _matrix(records: list[Record], method: str) -> np.ndarray:
-    """(N, V) uint64 hashes; records with fewer variants repeat their first."""
-    width = max(len(r.hashes[method]) for r in records)
-    rows = [(r.hashes[method] * width)[:width] if len(r.hashes[method]) == 1 else r.hashes[method] for r in records]
-    return np.array(rows, dtype=np.uint64)
+# Cosine-distance thresholds of the embeddings, chosen with
+# `python benchmarks/dupes_accuracy.py --sweep` on the dev pictures.  Under
+# the classifier embedding the nearest two different dev pictures are 0.355
+# apart: 0.30 leaves a margin below that and still catches 10 % crops,
+# captions and most mirror images.  Under the autoencoder's code they are
+# 0.073 apart (0.047 among held-out training pictures): 0.05.
+EMBEDDING_THRESHOLDS = {"cnn": 0.30, "ae": 0.05}
 
 
-def hamming_to(query: np.ndarray, table: np.ndarray) -> np.ndarray:
-    """Distance from the closest variant of ``query`` (Q,) to each row of ``table`` (N, V)."""
-    best = np.full(len(table), 64, dtype=np.uint8)
-    for q in query:  # one variant at a time keeps memory to one (N, V) block
-        np.minimum(best, np.bitwise_count(table ^ q).min(axis=1), out=best)
-    return best
+def default_threshold(method: str) -> float:
+    """The largest distance between copies: 10 bits for hashes, 1.0 for the
+    combined method, ``EMBEDDING_THRESHOLDS`` for an embedding."""
+    if method in HASH_METHODS:
+        return float(HASH_THRESHOLD)
+    if method == "combined":
+        return 1.0
+    return EMBEDDING_THRESHOLDS[method]
 
 
-def top_k(query: np.ndarray, table: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices and distances of the ``k`` rows nearest to ``query``, nearest first."""
-    distance = hamming_to(query, table)
-    k = min(k, len(distance))
-    if k == 0:
-        return np.zeros(0, dtype=np.int64), distance[:0]
-    part = np.argpartition(distance, k - 1)[:k] if k < len(distance) else np.arange(len(distance))
-    order = part[np.lexsort((part, distance[part]))]
-    return order, distance[order]
+class Table:
+    """One method's fingerprints of many records, for distance queries."""
+
+    def __init__(self, records: list[Record], method: str) -> None:
+        self.method = method
+        if method == "combined":
+            self.parts = [Table(records, m) for m in COMBINED]
+            return
+        if method in HASH_METHODS:
+            lists = [r.hashes[method] for r in records]
+            width = max((len(v) for v in lists), default=1)
+            self.data = np.array([(v * width)[:width] for v in lists], dtype=np.uint64).reshape(len(records), width)
+        else:
+            arrays = [r.embeddings[method] for r in records]
+            width = max((len(a) for a in arrays), default=1)
+            self.data = np.stack([np.resize(a, (width, a.shape[1])) for a in arrays]) if arrays else \
+                np.zeros((0, 1, 128), np.float32)
+
+    def __len__(self) -> int:
+        return len(self.parts[0]) if self.method == "combined" else len(self.data)
+
+    def distances(self, query, rows: slice | np.ndarray = slice(None)) -> np.ndarray:
+        """Distance from ``query`` (its variants: the minimum over them) to each
+        record (or to the records ``rows`` selects)."""
+        if self.method == "combined":
+            return np.minimum.reduce([p.distances(q, rows) / default_threshold(p.method)
+                                      for p, q in zip(self.parts, query)])
+        table = self.data[rows]
+        if self.method in HASH_METHODS:
+            best = np.full(len(table), 64, dtype=np.uint8)
+            for q in query:
+                np.minimum(best, np.bitwise_count(table ^ q).min(axis=1), out=best)
+            return best.astype(np.float32)
+        similarity = np.einsum("nvd,qd->nvq", table, np.asarray(query, dtype=np.float32))
+        return np.maximum(1.0 - similarity.reshape(len(table), -1).max(axis=1), 0.0)
+
+    def block(self, start: int, stop: int) -> np.ndarray:
+        """(B, N) distances from the plain fingerprint of records start..stop to every record."""
+        if self.method == "combined":
+            return np.minimum.reduce([p.block(start, stop) / default_threshold(p.method) for p in self.parts])
+        plain = self.data[start:stop, 0]
+        if self.method in HASH_METHODS:
+            return np.bitwise_count(plain[:, None, None] ^ self.data[None, :, :]).min(axis=2).astype(np.float32)
+        flat = self.data.reshape(-1, self.data.shape[2])
+        similarity = (plain @ flat.T).reshape(len(plain), len(self.data), -1).max(axis=2)
+        return np.maximum(1.0 - similarity, 0.0)
 
 
-def distances_to(query: list[int], records: list[Record], method: str) -> np.ndarray:
-    """Distance from each variant of ``query`` (min over them) to every record."""
-    if not records:
-        return np.zeros(0, dtype=np.int64)
-    return hamming_to(np.array(query, dtype=np.uint64), _matrix(records, method)).astype(np.int64)
+def query_of(record: Record, method: str):
+    if method == "combined":
+        return [query_of(record, m) for m in COMBINED]
+    if method in HASH_METHODS:
+        return np.array(record.hashes[method], dtype=np.uint64)
+    return record.embeddings[method]
 
 
-def nearest(query: list[int], records: list[Record], method: str = DEFAULT_METHOD, k: int = 5) -> list[tuple[Record, int]]:
+def searcher(table: Table) -> HashSearcher | EmbeddingSearcher:
+    if table.method in HASH_METHODS:
+        return HashSearcher(table.data)
+    return EmbeddingSearcher(table.data)
+
+
+def nearest(query: Record, records: list[Record], method: str = DEFAULT_METHOD, k: int = 5) -> list[tuple[Record, float]]:
+    """The ``k`` records nearest to ``query`` (a record of fingerprints), with distances."""
     if not records:
         return []
-    order, distance = top_k(np.array(query, dtype=np.uint64), _matrix(records, method), k)
-    return [(records[i], int(d)) for i, d in zip(order, distance)]
+    table = Table(records, method)
+    wanted = query_of(query, method)
+    if method != "combined":
+        order, distance = searcher(table).search(wanted, k)
+        return [(records[i], float(d)) for i, d in zip(order, distance)]
+    # Candidates from each part (a few more than k), ranked by the combined distance.
+    candidates = np.unique(np.concatenate([searcher(part).search(q, OVERFETCH * k)[0]
+                                           for part, q in zip(table.parts, wanted)]))
+    distance = table.distances(wanted, candidates)
+    return [(records[candidates[i]], float(distance[i])) for i in smallest(distance, k)]
 
 
 @dataclass
 class Group:
     members: list[Record]  # the recommended copy first
-    distances: list[int]  # of each member to the recommended copy
+    distances: list[float]  # of each member to the recommended copy
 
 
-def groups(records: list[Record], method: str = DEFAULT_METHOD, threshold: int = DEFAULT_THRESHOLD) -> list[Group]:
-    """Connected components of the 'within ``threshold`` bits' graph, largest first."""
+def groups(records: list[Record], method: str = DEFAULT_METHOD, threshold: float | None = None) -> list[Group]:
+    """Connected components of the 'within ``threshold``' graph, largest first."""
+    threshold = default_threshold(method) if threshold is None else threshold
     n = len(records)
     parent = list(range(n))
 
@@ -76,18 +155,15 @@ def groups(records: list[Record], method: str = DEFAULT_METHOD, threshold: int =
             i = parent[i]
         return i
 
-    if n:
-        table = _matrix(records, method)
-        plain = table[:, 0]
-        for start in range(0, n, _BLOCK):
-            block = plain[start : start + _BLOCK]
-            bits = np.bitwise_count(block[:, None, None] ^ table[None, :, :]).min(axis=2)
-            for a, b in zip(*np.nonzero(bits <= threshold)):
-                a = int(a) + start
-                if a < b:
-                    ra, rb = find(a), find(int(b))
-                    if ra != rb:
-                        parent[ra] = rb
+    table = Table(records, method)
+    for start in range(0, n, _BLOCK):
+        close = table.block(start, min(start + _BLOCK, n)) <= threshold
+        for a, b in zip(*np.nonzero(close)):
+            a = int(a) + start
+            if a < b:
+                ra, rb = find(a), find(int(b))
+                if ra != rb:
+                    parent[ra] = rb
     members: dict[int, list[int]] = {}
     for i in range(n):
         members.setdefault(find(i), []).append(i)
@@ -96,6 +172,8 @@ def groups(records: list[Record], method: str = DEFAULT_METHOD, threshold: int =
         if len(indices) < 2:
             continue
         ranked = sorted((records[i] for i in indices), key=lambda r: (r.quality_key(), str(r.path)), reverse=True)
-        result.append(Group(ranked, distances_to(ranked[0].hashes[method], ranked, method).tolist()))
+        distance = Table(ranked, method).distances(query_of(ranked[0], method))
+        result.append(Group(ranked, [round(float(d), 4) for d in distance]))
     result.sort(key=lambda g: (-len(g.members), str(g.members[0].path)))
     return result
+

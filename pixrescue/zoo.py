@@ -16,6 +16,9 @@ from typing import Any, Callable
 
 from torch import nn
 
+from .nets.conv_autoencoder import ConvAutoencoder
+from .nets.embedding_cnn import EmbeddingCNN
+from .nets.qgunet import QGUNet
 from .nets.resnet18 import ResNet18
 from .nets.srcnn import SRCNN
 
@@ -24,6 +27,9 @@ WEIGHTS_DIR = Path(__file__).parent / "weights"
 ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
     "srcnn": SRCNN,
     "resnet18": ResNet18,
+    "qgunet": QGUNet,
+    "autoencoder": ConvAutoencoder,
+    "embedcnn": EmbeddingCNN,
 }
 
 
@@ -36,6 +42,10 @@ class ModelSpec:
     arch_kwargs: dict[str, Any] = field(default_factory=dict)
     # How far (in pixels) one output pixel sees; tiling overlaps by at least this.
     receptive_radius: int = 8
+    # Side of the kept centre of each inference tile.
+    tile: int = 384
+    # Which training task (pixrescue/training/tasks.py) teaches it.
+    trainer: str = "jpeg-seed"
 
     @property
     def arch(self) -> str:
@@ -50,10 +60,15 @@ MODELS: dict[str, ModelSpec] = {
     for spec in (
         ModelSpec("srcnn.jpeg-q10-gray", task="jpeg", receptive_radius=6),
         ModelSpec("resnet18.jpeg-q10-gray", task="jpeg", receptive_radius=18),
+        # Theoretical radius about 80 px; 96 keeps tiles on the 16-pixel JPEG grid.
+        ModelSpec("qgunet.jpeg-blind", task="jpeg", receptive_radius=96, tile=1024, trainer="jpeg-blind",
+                  arch_kwargs={"c1": 32, "c2": 64, "blocks1": 1, "blocks2": 8}),
+        ModelSpec("autoencoder.thumb64", task="embedding", trainer="embed-autoencoder"),
+        ModelSpec("embedcnn.thumb64", task="embedding", trainer="embed-classifier"),
     )
 }
 
-DEFAULT_MODEL = {"jpeg": "resnet18.jpeg-q10-gray"}
+DEFAULT_MODEL = {"jpeg": "qgunet.jpeg-blind"}
 
 
 class UnknownModelError(ValueError):

@@ -77,7 +77,24 @@ def test_unknown_model_is_a_clear_error(write_jpeg, photo, tmp_path):
 
 @pytest.mark.parametrize("model", ["srcnn.jpeg-q10-gray", "resnet18.jpeg-q10-gray"])
 def test_models_can_be_chosen(write_jpeg, photo, tmp_path, model):
-    assert fix(write_jpeg(photo.resize((64, 48))), "-o", tmp_path / "x.png", "--model", model).exit_code == 0
+    source = write_jpeg(photo.resize((64, 48)))
+    assert fix(source, "-o", tmp_path / "x.png", "--model", model).exit_code == 0
+    assert fix(source, "-o", tmp_path / "default.png").exit_code == 0
+    chosen = np.asarray(Image.open(tmp_path / "x.png"), dtype=int)
+    default = np.asarray(Image.open(tmp_path / "default.png"), dtype=int)
+    assert np.abs(chosen - default).max() > 0
+
+
+def test_strength_and_projection_options(write_jpeg, photo, tmp_path):
+    source = write_jpeg(photo.resize((96, 64)), quality=60)
+    outputs = {}
+    for name, options in {"plain": ["--no-project"], "strong": ["--strength", "10", "--no-project"],
+                          "projected": ["--project"]}.items():
+        assert fix(source, "-o", tmp_path / f"{name}.png", *options).exit_code == 0
+        outputs[name] = np.asarray(Image.open(tmp_path / f"{name}.png"), dtype=int)
+    assert np.abs(outputs["plain"] - outputs["strong"]).max() > 0
+    result = fix(source, "-o", tmp_path / "seed.png", "--model", "srcnn.jpeg-q10-gray", "--strength", "10")
+    assert result.exit_code == 2 and "--strength" in result.output and not (tmp_path / "seed.png").exists()
 
 
 # Fidelity: what the file holds survives restoration.
@@ -181,5 +198,5 @@ def test_python_dash_m_runs_without_traceback(tmp_path):
 def test_models_lists_the_registry():
     result = CliRunner().invoke(main, ["models"])
     assert result.exit_code == 0
-    assert "resnet18.jpeg-q10-gray (default)" in result.output
+    assert "qgunet.jpeg-blind (default)" in result.output
     assert "srcnn.jpeg-q10-gray" in result.output

@@ -1,7 +1,8 @@
+import pytest
 from PIL import Image, ImageOps
 
 from helpers import decode, jpeg_bytes
-from pixrescue.fingerprint import METHODS, hamming, perceptual_hashes
+from pixrescue.fingerprints import METHODS, hamming, perceptual_hashes
 
 
 def distances(a, b):
@@ -41,16 +42,19 @@ def test_transparency_is_composited_on_white(photo):
     assert perceptual_hashes(transparent) == perceptual_hashes(white)
 
 
-def test_top_k_returns_the_nearest_rows_in_order():
+@pytest.mark.parametrize("with_faiss", [True, False])
+def test_hash_search_returns_the_nearest_rows_in_order(with_faiss, monkeypatch):
     import numpy as np
 
-    from pixrescue.similarity import top_k
+    from pixrescue import search
 
+    if not with_faiss:
+        monkeypatch.setattr(search, "_faiss", lambda: None)
     table = np.array([[0b1111], [0b0001], [0b0000], [0b0111], [0b0011]], dtype=np.uint64)
-    order, distance = top_k(np.array([0], dtype=np.uint64), table, 3)
+    order, distance = search.HashSearcher(table).search(np.array([0], dtype=np.uint64), 3)
     assert order.tolist() == [2, 1, 4] and distance.tolist() == [0, 1, 2]
-    order, distance = top_k(np.array([0], dtype=np.uint64), table, 10)
+    order, distance = search.HashSearcher(table).search(np.array([0], dtype=np.uint64), 10)
     assert order.tolist() == [2, 1, 4, 3, 0]
     # a variant list: the closest variant counts
-    order, distance = top_k(np.array([0b1111, 0b1000], dtype=np.uint64), table, 1)
+    order, distance = search.HashSearcher(table).search(np.array([0b1111, 0b1000], dtype=np.uint64), 1)
     assert order.tolist() == [0] and distance.tolist() == [0]

@@ -77,6 +77,7 @@ class Picture:
     loop: int | None = None  # animation loop count (0 = forever)
     icc_profile: bytes | None = None
     exif: bytes | None = None  # orientation already applied and reset to 1
+    orientation: int = 1  # the EXIF orientation the file had (and that load applied)
     format: str | None = None  # format of the source file
     jpeg: JpegInfo | None = None
     bit_depth: int = 8  # bits per channel in the source file
@@ -192,6 +193,7 @@ def _read(opened: Image.Image, path: Path, max_pixels: int | None) -> Picture:
         raise Image.DecompressionBombError("too many pixels")
     icc = opened.info.get("icc_profile") or None
     jpeg = read_info(opened)
+    orientation = int(opened.getexif().get(0x0112, 1) or 1) if "exif" in opened.info else 1
     exif = _clean_exif(opened)
     source_format = opened.format
     loop = opened.info.get("loop")
@@ -219,6 +221,7 @@ def _read(opened: Image.Image, path: Path, max_pixels: int | None) -> Picture:
         exif=exif,
         format=source_format,
         jpeg=jpeg,
+        orientation=orientation if exif is not None and orientation in range(1, 9) else 1,
         bit_depth=depth,
         source=path,
     )

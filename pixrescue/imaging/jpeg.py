@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 
+import numpy as np
 from PIL import Image, JpegImagePlugin
 
 # Annex K tables of the JPEG standard (natural row-major order), which the IJG
@@ -38,6 +39,19 @@ def ijg_table(base: tuple[int, ...], quality: int) -> list[int]:
     quality = min(max(int(quality), 1), 100)
     scale = 5000 // quality if quality < 50 else 200 - 2 * quality
     return [min(max((b * scale + 50) // 100, 1), 255) for b in base]
+
+
+def ijg_tables(quality: int) -> np.ndarray:
+    """The 64 luma + 64 chroma steps libjpeg writes for ``quality`` (128 floats)."""
+    return np.array(ijg_table(LUMA_BASE, quality) + ijg_table(CHROMA_BASE, quality), dtype=np.float32)
+
+
+def table_vector(quantization: dict[int, list[int]]) -> np.ndarray:
+    """A file's tables (natural order) as 64 luma + 64 chroma steps; a
+    grayscale file has one table, which stands for both."""
+    luma = list(quantization[0])
+    chroma = list(quantization.get(1, luma))
+    return np.array(luma + chroma, dtype=np.float32)
 
 
 @dataclass(frozen=True)
@@ -84,14 +98,37 @@ def read_info(image: Image.Image) -> JpegInfo | None:
     return JpegInfo(tables, subsampling, quality, exact)
 
 
-def compress(image: Image.Image, quality: int, subsampling: str | None = None) -> Image.Image:
-    """``image`` after a JPEG round trip in memory with Pillow's IJG encoder."""
+def grid_strength(image: Image.Image) -> float:
+    """How much stronger the luma steps across the 8x8 grid lines (from the
+    top-left corner) are than the steps inside the blocks: about 1.0 for a
+    picture that never was a JPEG, 1.1 and up for one that was (the lower the
+    quality, the higher)."""
+    luma = np.asarray(image.convert("L"), dtype=np.float32)
+    if min(luma.shape) < 16:
+        return 1.0
+    across = np.abs(np.diff(luma, axis=1))
+    down = np.abs(np.diff(luma, axis=0))
+    on_grid = across[:, 7::8].mean() + down[7::8, :].mean()
+    inside = np.delete(across, np.s_[7::8], axis=1).mean() + np.delete(down, np.s_[7::8], axis=0).mean()
+    return float(on_grid / max(inside, 1e-6))
+
+
+def round_trip(image: Image.Image, quality: int, subsampling: str | int | None = None) -> tuple[Image.Image, JpegInfo]:
+    """``image`` after a JPEG round trip in memory with Pillow's IJG encoder,
+    and what the file said about its compression."""
     buffer = io.BytesIO()
     options: dict = {"quality": int(quality)}
-    if subsampling is not None:
+    if subsampling is not None and image.mode != "L":
         options["subsampling"] = subsampling
     image.save(buffer, format="JPEG", **options)
     buffer.seek(0)
     with Image.open(buffer) as decoded:
         decoded.load()
-        return decoded.copy()
+        info = read_info(decoded)
+        assert info is not None
+        return decoded.copy(), info
+
+
+def compress(image: Image.Image, quality: int, subsampling: str | int | None = None) -> Image.Image:
+    """``image`` after a JPEG round trip in memory with Pillow's IJG encoder."""
+    return round_trip(image, quality, subsampling)[0]

@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from ..imaging import ImageLoadError, load
-from ..imaging.io import find_images
+from ..imaging.io import find_images, flatten
 from ..imaging.jpeg import compress
 
 TARGETS = ("q100", "original")
@@ -37,15 +37,17 @@ class JpegPair:
         return np.asarray(degraded), np.asarray(wanted)
 
 
-def load_clean_images(folders: list[str | Path], max_side: int | None, gray: bool = True) -> list[Image.Image]:
-    """Every readable image under ``folders`` (recursively), first frame only."""
+def load_clean_images(folders: list[str | Path], max_side: int | None, mode: str | None = "L") -> list[Image.Image]:
+    """Every readable image under ``folders`` (recursively), first frame only,
+    converted to ``mode``; ``None`` keeps grayscale as L and makes the rest RGB."""
     images = []
     for path in find_images(list(folders), recursive=True):
         try:
             frame = load(path).image
         except ImageLoadError:
             continue
-        frame = frame.convert("L" if gray else "RGB")
+        frame = flatten(frame, (255, 255, 255))
+        frame = frame.convert(mode or ("L" if frame.mode == "L" else "RGB"))
         if min(frame.size) >= 16:
             images.append(limit_side(frame, max_side))
     return images

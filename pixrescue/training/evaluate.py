@@ -19,10 +19,11 @@ from PIL import Image
 
 from ..imaging import load
 from ..imaging.io import find_images
-from ..imaging.jpeg import compress
+from ..imaging.jpeg import JpegInfo, round_trip
 from .metrics import psnr, psnr_b, ssim
 
-Restorer = Callable[[Image.Image], Image.Image]
+# A method gets the decoded JPEG and what its file said; None is the raw JPEG.
+Restorer = Callable[[Image.Image, JpegInfo], Image.Image]
 
 
 @dataclass
@@ -41,14 +42,29 @@ def load_set(folder: str | Path, gray: bool) -> list[Image.Image]:
     return [load(p).image.convert("L" if gray else "RGB") for p in find_images([folder])]
 
 
-def evaluate(images: list[Image.Image], quality: int, methods: dict[str, Restorer | None]) -> dict[str, Scores]:
-    """Scores of each method (None = the raw JPEG) averaged over ``images``."""
-    totals: dict[str, list[tuple[float, float, float]]] = {name: [] for name in methods}
+def evaluate(
+    images: list[Image.Image],
+    quality: int,
+    methods: dict[str, Restorer | None],
+    derived: dict[str, tuple[str, Callable[[np.ndarray, Image.Image, JpegInfo], np.ndarray]]] | None = None,
+) -> dict[str, Scores]:
+    """Scores of each method (None = the raw JPEG) averaged over ``images``.
+
+    ``derived`` maps a name to (a method's name, a function of that method's
+    output array, the decoded JPEG and its info): post-processing measured
+    without running the method twice.
+    """
+    derived = derived or {}
+    totals: dict[str, list[tuple[float, float, float]]] = {name: [] for name in [*methods, *derived]}
     for clean in images:
-        degraded = compress(clean, quality)
+        degraded, info = round_trip(clean, quality)
         reference = np.asarray(clean)
+        outputs = {}
         for name, method in methods.items():
-            output = np.asarray(degraded if method is None else method(degraded))
+            outputs[name] = np.asarray(degraded if method is None else method(degraded, info))
+        for name, (base, function) in derived.items():
+            outputs[name] = function(outputs[base], degraded, info)
+        for name, output in outputs.items():
             totals[name].append((psnr(reference, output), ssim(reference, output), psnr_b(reference, output)))
     return {
         name: Scores(*np.mean(np.array(values), axis=0).tolist(), images=len(values))

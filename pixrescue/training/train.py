@@ -23,8 +23,7 @@ import torch
 from safetensors.torch import save_file
 
 from .. import zoo
-from .data import JpegPair, PatchSampler, load_clean_images, to_batch
-from .metrics import psnr
+from .tasks import TASKS
 
 
 @dataclass
@@ -46,32 +45,11 @@ class TrainConfig:
     val_every: int = 250
     checkpoint_every: int = 50
     seed: int = 0
+    only: str = "all"  # "estimator": train the blind model's quality estimator alone, the rest frozen
 
 
 def _log(message: str) -> None:
     print(time.strftime("%H:%M:%S"), message, flush=True)
-
-
-def _split(items: list, fraction: float) -> tuple[list, list]:
-    """Deterministic hold-out: every k-th item goes to validation."""
-    if fraction <= 0 or len(items) < 4:
-        return items, []
-    k = max(2, round(1 / fraction))
-    return [x for i, x in enumerate(items) if i % k], [x for i, x in enumerate(items) if not i % k]
-
-
-@torch.no_grad()
-def validate(model: torch.nn.Module, pairs: list[tuple[np.ndarray, np.ndarray]]) -> dict:
-    """Mean PSNR against the clean image, of the degraded input and of the output."""
-    model.eval()
-    raw, restored = [], []
-    for degraded, clean in pairs:
-        out = model(to_batch([degraded])).clamp(0, 1)
-        out = (out[0, 0].numpy() * 255.0).round().astype(np.uint8)
-        raw.append(psnr(clean, degraded))
-        restored.append(psnr(clean, out))
-    model.train()
-    return {"psnr_input": float(np.mean(raw)), "psnr_output": float(np.mean(restored)), "images": len(pairs)}
 
 
 def _learning_rate(config: TrainConfig, step: int, total: int) -> float:
@@ -104,23 +82,26 @@ def train(
     rng = np.random.default_rng(config.seed)
 
     _log(f"loading images from {', '.join(config.data)}")
-    images = load_clean_images(config.data, config.max_side, gray=True)
-    train_images, val_images = _split(images, config.val_fraction)
-    degrade = JpegPair(config.quality, config.target)
-    sampler = PatchSampler([degrade(im) for im in train_images], config.patch)
-    val_pairs = [(degrade(im)[0], np.asarray(im)) for im in val_images[:16]]
-    per_epoch = sampler.patches_per_epoch()
+    task = TASKS[spec.trainer](config)
+    per_epoch = task.patches_per_epoch()
     total = config.steps or max(1, math.ceil(config.epochs * per_epoch / config.batch))
-    _log(f"{len(sampler.pairs)} training images ({per_epoch} patches per epoch), "
-         f"{len(val_pairs)} validation images, {total} steps of {config.batch}")
+    _log(f"{task.train_images} training images ({per_epoch} patches per epoch), {total} steps of {config.batch}")
 
     model = spec.build()
     if init is not None:
         from safetensors.torch import load_file
 
-        model.load_state_dict(load_file(str(init)))
-        _log(f"initialised from {init}")
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=config.betas, eps=config.eps)
+        wanted = model.state_dict()
+        state = {k: v for k, v in load_file(str(init)).items()
+                 if k in wanted and v.shape == wanted[k].shape
+                 and not (config.only == "estimator" and k.startswith("estimator."))}
+        model.load_state_dict(state, strict=False)
+        fresh = sorted(set(wanted) - set(state))
+        _log(f"initialised from {init}" + (f"; starting fresh: {', '.join(fresh)}" if fresh else ""))
+    if config.only == "estimator":
+        for name, parameter in model.named_parameters():
+            parameter.requires_grad_(name.startswith("estimator."))
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=config.lr, betas=config.betas, eps=config.eps)
     step, elapsed, history = 0, 0.0, []
     checkpoint = run_dir / "checkpoint.pt"
     if checkpoint.exists():
@@ -154,8 +135,7 @@ def train(
     while step < total:
         for group in optimizer.param_groups:
             group["lr"] = _learning_rate(config, step, total)
-        x, y = sampler.sample(config.batch, rng)
-        loss = torch.nn.functional.mse_loss(model(x), y)
+        loss = task.loss(model, task.sample(config.batch, rng))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -165,13 +145,13 @@ def train(
         if step % 25 == 0 or step == total:
             mean = float(np.mean(running))
             running = []
-            _log(f"step {step}/{total} loss {mean:.6f} ({mean and 10 * math.log10(1 / mean):.2f} dB) "
+            _log(f"step {step}/{total} loss {mean:.6f} "
                  f"lr {optimizer.param_groups[0]['lr']:.2e} {elapsed / step:.2f}s/step")
-        if val_pairs and (step % config.val_every == 0 or step == total):
-            result = validate(model, val_pairs)
+        if step % config.val_every == 0 or step == total:
+            result = task.validate(model)
             history.append({"step": step, **result})
-            _log(f"validation at step {step}: input {result['psnr_input']:.2f} dB -> "
-                 f"output {result['psnr_output']:.2f} dB")
+            _log(f"validation at step {step}: " + ", ".join(
+                f"{k} {v:.4g}" for k, v in result.items() if isinstance(v, float)))
         if step % config.checkpoint_every == 0 or step == total:
             save_checkpoint()
         if deadline and time.time() > deadline:
@@ -179,11 +159,16 @@ def train(
             save_checkpoint()
             break
 
-    validation = validate(model, val_pairs) if val_pairs else {}
+    validation = task.validate(model)
     weights = zoo.weights_path(config.model, out_dir)
     state = {k: v.contiguous() for k, v in model.state_dict().items()}
     _save_atomically(lambda p: save_file(state, str(p)), weights)
-    card = _card(config, spec, model, step, total, elapsed, len(sampler.pairs), validation, history, command, init)
+    card = _card(config, spec, model, task, step, total, elapsed, validation, history, command, init)
+    if hasattr(task, "calibrate"):
+        card.update(task.calibrate(model))
+    if init is not None and zoo.card_path(config.model, init.parent).exists() and init.stem == config.model:
+        previous = json.loads(zoo.card_path(config.model, init.parent).read_text())
+        card["lineage"] = [previous["training"], *previous.get("lineage", [])]
     card_file = zoo.card_path(config.model, out_dir)
     previous = json.loads(card_file.read_text()) if card_file.exists() else {}
     if "metrics" in previous and previous.get("training", {}).get("steps_done") == step:
@@ -193,23 +178,22 @@ def train(
     return card
 
 
-def _card(config, spec, model, step, total, elapsed, n_train, validation, history, command, init) -> dict:
+def _card(config, spec, model, task, step, total, elapsed, validation, history, command, init) -> dict:
     parameters = sum(p.numel() for p in model.parameters())
+    about = task.card(spec.arch, parameters)
     return {
         "name": config.model,
         "arch": spec.arch,
-        "task": "jpeg-artifact-removal",
-        "summary": f"{spec.arch} ({parameters:,} parameters), grayscale, trained on JPEG quality "
-        f"{config.quality}; colour images are restored one channel at a time",
+        "task": about["task"],
+        "summary": about["summary"],
         "scale": 1,
-        "colour": "grayscale network; colour images go through it one RGB channel at a time",
+        "colour": about["colour"],
         "parameters": parameters,
         "training": {
             "data": config.data,
-            "images": n_train,
-            "degradation": f"grayscale image saved by Pillow (IJG libjpeg) at JPEG quality {config.quality}",
-            "target": {"q100": "the same image saved at JPEG quality 100",
-                       "original": "the clean image"}[config.target],
+            "images": task.train_images,
+            "degradation": about["degradation"],
+            "target": about["target"],
             "config": asdict(config),
             "steps_planned": total,
             "steps_done": step,

@@ -1,0 +1,90 @@
+"""Quantization-constraint projection for restored JPEG images.
+
+A JPEG file proves that each 8x8 DCT coefficient of the original lay within
+half a quantization step of the value the file stores.  After a network has
+restored the decoded pixels, this module moves every coefficient of the
+result back into that interval: the result then agrees with the file, as
+any true original would.
+
+The stored coefficients are not read from the file (Pillow decodes to pixels
+only); they are recomputed from the decoded pixels, which gives them back
+exactly for luma (pixel rounding moves a coefficient by much less than half
+a step) and closely for subsampled chroma (the decoder's smooth upsampling is
+undone by a 2x2 mean).  Colour conversion is the JFIF one libjpeg uses.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+_N = 8
+_k = np.arange(_N)
+# Orthonormal DCT-II matrix: coefficients = D @ block @ D.T
+DCT = np.sqrt(2.0 / _N) * np.cos(np.pi * (2 * _k[None, :] + 1) * _k[:, None] / (2 * _N))
+DCT[0] /= np.sqrt(2.0)
+
+
+def rgb_to_ycbcr(rgb: np.ndarray) -> np.ndarray:
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    y = 0.299 * r + 0.587 * g + 0.114 * b
+    cb = -0.168735892 * r - 0.331264108 * g + 0.5 * b + 128.0
+    cr = 0.5 * r - 0.418687589 * g - 0.081312411 * b + 128.0
+    return np.stack([y, cb, cr], axis=-1)
+
+
+def ycbcr_to_rgb(ycc: np.ndarray) -> np.ndarray:
+    y, cb, cr = ycc[..., 0], ycc[..., 1] - 128.0, ycc[..., 2] - 128.0
+    return np.stack([y + 1.402 * cr, y - 0.344136286 * cb - 0.714136286 * cr, y + 1.772 * cb], axis=-1)
+
+
+def _blocks(plane: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
+    """(H, W) -> (H/8, W/8, 8, 8) after edge padding to multiples of 8."""
+    h, w = plane.shape
+    padded = np.pad(plane, ((0, -h % _N), (0, -w % _N)), mode="edge")
+    bh, bw = padded.shape[0] // _N, padded.shape[1] // _N
+    return padded.reshape(bh, _N, bw, _N).transpose(0, 2, 1, 3), (h, w)
+
+
+def _unblocks(blocks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    bh, bw = blocks.shape[:2]
+    return blocks.transpose(0, 2, 1, 3).reshape(bh * _N, bw * _N)[: shape[0], : shape[1]]
+
+
+def project_plane(restored: np.ndarray, decoded: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """The change to ``restored`` (one plane, level-shifted floats) that puts
+    each of its 8x8 DCT coefficients inside the interval ``decoded`` proves."""
+    steps = np.asarray(table, dtype=np.float64).reshape(_N, _N)
+    res_blocks, shape = _blocks(restored)
+    dec_blocks, _ = _blocks(decoded)
+    res_coef = DCT @ res_blocks @ DCT.T
+    stored = np.round((DCT @ dec_blocks @ DCT.T) / steps)
+    low, high = (stored - 0.5) * steps, (stored + 0.5) * steps
+    change = np.clip(res_coef, low, high) - res_coef
+    return _unblocks(DCT.T @ change @ DCT, shape)
+
+
+def _halve(plane: np.ndarray, fy: int, fx: int) -> np.ndarray:
+    h, w = plane.shape
+    padded = np.pad(plane, ((0, -h % fy), (0, -w % fx)), mode="edge")
+    return padded.reshape(padded.shape[0] // fy, fy, padded.shape[1] // fx, fx).mean(axis=(1, 3))
+
+
+def project(restored: np.ndarray, decoded: np.ndarray, luma: list[int], chroma: list[int] | None,
+            subsampling: str) -> np.ndarray:
+    """``restored`` (H x W or H x W x 3 uint8) moved into the quantization
+    intervals of the JPEG whose decoded pixels are ``decoded``."""
+    if restored.ndim == 2:
+        out = restored + project_plane(restored.astype(np.float64) - 128, decoded.astype(np.float64) - 128,
+                                       np.array(luma))
+        return np.clip(np.round(out), 0, 255).astype(np.uint8)
+    factors = {"4:2:0": (2, 2), "4:2:2": (1, 2)}.get(subsampling, (1, 1))
+    res = rgb_to_ycbcr(restored.astype(np.float64))
+    dec = rgb_to_ycbcr(decoded.astype(np.float64))
+    res[..., 0] += project_plane(res[..., 0] - 128, dec[..., 0] - 128, np.array(luma))
+    h, w = restored.shape[:2]
+    for c in (1, 2):
+        small_res = _halve(res[..., c], *factors) - 128
+        small_dec = _halve(dec[..., c], *factors) - 128
+        change = project_plane(small_res, small_dec, np.array(chroma if chroma is not None else luma))
+        res[..., c] += np.kron(change, np.ones(factors))[:h, :w]
+    return np.clip(np.round(ycbcr_to_rgb(res)), 0, 255).astype(np.uint8)

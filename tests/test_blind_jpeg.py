@@ -1,0 +1,145 @@
+"""The blind default model: conditioned on the file's quantization tables,
+estimates the compression of non-JPEG inputs, leaves clean pictures alone,
+handles re-compressed pictures, and projection agrees with the file."""
+
+import io
+import json
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+from safetensors.torch import load_file
+
+from helpers import decode, jpeg_bytes, psnr
+from pixrescue import restore, zoo
+from pixrescue.imaging.jpeg import round_trip
+from pixrescue.imaging.projection import DCT, project
+from pixrescue.imaging.jpeg import grid_strength
+from pixrescue.tasks.restore import GRID_EVIDENCE, UNTOUCHED_FROM, estimate_quality, restore_frame
+
+BLIND = zoo.DEFAULT_MODEL["jpeg"]
+
+
+def open_jpeg(payload: bytes) -> Image.Image:
+    """A JPEG opened as a user would: Pillow keeps its quantization tables."""
+    image = Image.open(io.BytesIO(payload))
+    image.load()
+    return image
+
+
+@pytest.fixture(scope="module")
+def card():
+    return json.loads(zoo.card_path(BLIND).read_text())
+
+
+@pytest.fixture(scope="module")
+def illustration():
+    """A flat-colour drawing with a caption, like a meme or a chart."""
+    image = Image.new("RGB", (320, 240), (250, 240, 200))
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((20, 20, 150, 120), fill=(200, 30, 40))
+    draw.ellipse((170, 40, 300, 170), fill=(30, 90, 200))
+    draw.line((0, 230, 320, 150), fill=(20, 140, 60), width=6)
+    draw.text((24, 170), "WHEN THE BUILD", font=ImageFont.load_default(size=28), fill=(0, 0, 0),
+              stroke_width=2, stroke_fill=(255, 255, 255))
+    return image
+
+
+def test_the_blind_model_is_the_default_and_ships_with_a_card(card):
+    assert zoo.DEFAULT_MODEL["jpeg"] == BLIND and zoo.get_spec(BLIND).trainer == "jpeg-blind"
+    weights = zoo.weights_path(BLIND)
+    assert weights.stat().st_size < 10_000_000
+    assert set(load_file(str(weights))) == set(zoo.get_spec(BLIND).build().state_dict())
+    assert card["training"]["command"].startswith("pixrescue train " + BLIND)
+    assert card["test_margin_db"]["photo_q10"] > 0 and card["test_margin_db"]["illustration_q10"] > 0
+
+
+@pytest.mark.parametrize("which", ["photo", "illustration"])
+def test_gains_at_least_the_cards_margin_at_q10(which, photo, illustration, card):
+    clean = photo if which == "photo" else illustration
+    degraded = open_jpeg(jpeg_bytes(clean, 10))
+    restored = restore(degraded)
+    assert restored.mode == "RGB" and restored.size == clean.size
+    assert psnr(clean, restored) - psnr(clean, degraded) >= card["test_margin_db"][f"{which}_q10"]
+
+
+def test_grayscale_stays_grayscale_and_gains(gray_photo):
+    degraded = open_jpeg(jpeg_bytes(gray_photo, 20))
+    restored = restore(degraded)
+    assert restored.mode == "L"
+    assert psnr(gray_photo, restored) > psnr(gray_photo, degraded) + 0.3
+
+
+def test_a_clean_picture_is_left_unchanged_and_a_resaved_jpeg_is_not(photo):
+    assert estimate_quality(BLIND, photo) >= UNTOUCHED_FROM and grid_strength(photo) < GRID_EVIDENCE
+    restored = restore(photo)  # a PIL image that never was a JPEG: the model estimates
+    assert np.array_equal(np.asarray(photo), np.asarray(restored))
+    resaved = decode(jpeg_bytes(photo, 30))  # pixels of a JPEG, no file tables
+    assert grid_strength(resaved) > GRID_EVIDENCE
+    assert psnr(photo, restore(resaved)) > psnr(photo, resaved) + 0.3
+
+
+def test_the_files_tables_condition_the_network(photo):
+    """The same pixels told q10 tables or q50 tables come out differently, and
+    the coarser tables make the network change the picture more."""
+    degraded, info10 = round_trip(photo, 30)
+    _, info50 = round_trip(photo, 60)
+    as_q10 = np.asarray(restore_frame(degraded, BLIND, jpeg=info10), dtype=float)
+    as_q50 = np.asarray(restore_frame(degraded, BLIND, jpeg=info50), dtype=float)
+    pixels = np.asarray(degraded, dtype=float)
+    assert np.abs(as_q10 - as_q50).mean() > 0.2
+    assert np.abs(as_q10 - pixels).mean() > np.abs(as_q50 - pixels).mean()
+
+
+def test_strength_overrides_the_tables(photo):
+    degraded, info = round_trip(photo, 50)
+    told = np.asarray(restore_frame(degraded, BLIND, jpeg=info), dtype=float)
+    stronger = np.asarray(restore_frame(degraded, BLIND, jpeg=info, strength=10), dtype=float)
+    pixels = np.asarray(degraded, dtype=float)
+    assert np.abs(stronger - pixels).mean() > np.abs(told - pixels).mean()
+
+
+def test_estimates_the_quality_of_a_jpeg_saved_as_png(photo):
+    low = estimate_quality(BLIND, decode(jpeg_bytes(photo, 10)))
+    high = estimate_quality(BLIND, decode(jpeg_bytes(photo, 80)))
+    assert low < 30 and high > low + 25
+
+
+def test_double_compressed_shifted_grid_is_restored(photo):
+    first = decode(jpeg_bytes(photo, 20))
+    box = (3, 5, photo.width, photo.height)  # a crop moves the second encoder's grid
+    clean, shifted = photo.crop(box), first.crop(box)
+    payload = jpeg_bytes(shifted, 60)
+    degraded = open_jpeg(payload)
+    restored = restore(degraded)
+    assert psnr(clean, restored) > psnr(clean, degraded) + 0.3
+
+
+def test_tiles_match_the_whole_image(photo):
+    degraded, info = round_trip(photo, 20)
+    whole = np.asarray(restore_frame(degraded, BLIND, jpeg=info, tile=None), dtype=int)
+    tiled = np.asarray(restore_frame(degraded, BLIND, jpeg=info, tile=96), dtype=int)
+    assert np.abs(whole - tiled).max() <= 1
+
+
+def test_alpha_survives(photo):
+    rgba = photo.convert("RGBA")
+    alpha = Image.linear_gradient("L").resize(photo.size)
+    rgba.putalpha(alpha)
+    restored = restore(rgba, strength=20)
+    assert restored.mode == "RGBA"
+    assert np.array_equal(np.asarray(restored.getchannel("A")), np.asarray(alpha))
+
+
+def test_projection_keeps_the_original_and_pulls_a_blurred_image_back(photo):
+    degraded, info = round_trip(photo, 20)
+    original, pixels = np.asarray(photo), np.asarray(degraded)
+    luma, chroma = info.quantization[0], info.quantization[1]
+    assert psnr(original, project(original, pixels, luma, chroma, info.subsampling)) > 50
+    assert np.array_equal(project(pixels, pixels, luma, chroma, info.subsampling), pixels)
+    flat = np.full_like(pixels, 128)
+    assert psnr(original, project(flat, pixels, luma, chroma, info.subsampling)) > psnr(original, flat) + 5
+
+
+def test_the_dct_is_orthonormal():
+    assert np.allclose(DCT @ DCT.T, np.eye(8))
