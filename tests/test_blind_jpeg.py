@@ -143,3 +143,37 @@ def test_projection_keeps_the_original_and_pulls_a_blurred_image_back(photo):
 
 def test_the_dct_is_orthonormal():
     assert np.allclose(DCT @ DCT.T, np.eye(8))
+
+
+@pytest.mark.parametrize("orientation", [3, 6, 8])
+def test_projection_lines_up_with_the_grid_of_an_exif_rotated_file(photo, tmp_path, orientation):
+    """A phone photo is stored sideways with an EXIF orientation; the loader turns
+    it upright, and the projection must turn it back to meet the file's grid."""
+    from pixrescue import load
+    from pixrescue.tasks.restore import _UPRIGHT, project_onto_file
+
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path = tmp_path / "rotated.jpg"
+    photo.save(path, quality=30, exif=exif)
+    picture = load(path)
+    assert picture.orientation == orientation
+    stored = np.asarray(Image.open(path).convert("RGB"))
+    flat_up = np.full_like(np.asarray(picture.image), 100)
+    expected = project(np.full_like(stored, 100), stored, picture.jpeg.quantization[0],
+                       picture.jpeg.quantization[1], picture.jpeg.subsampling)
+    expected = np.asarray(Image.fromarray(expected).transpose(_UPRIGHT[orientation]))
+    got = project_onto_file(flat_up, np.asarray(picture.image), picture.jpeg, orientation)
+    assert np.array_equal(got, expected)
+
+
+def test_a_cmyk_jpeg_is_restored_without_projection(photo, tmp_path):
+    from pixrescue import load
+
+    path = tmp_path / "cmyk.jpg"
+    photo.convert("CMYK").save(path, quality=20)
+    picture = load(path)
+    assert picture.jpeg.mode == "CMYK" and picture.image.mode == "RGB"
+    projected = restore_frame(picture.image, BLIND, jpeg=picture.jpeg, project=True)
+    plain = restore_frame(picture.image, BLIND, jpeg=picture.jpeg, project=False)
+    assert np.array_equal(np.asarray(projected), np.asarray(plain))

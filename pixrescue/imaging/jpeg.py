@@ -62,6 +62,7 @@ class JpegInfo:
     subsampling: str  # "4:4:4", "4:2:2", "4:2:0", or "unknown"
     quality: int  # IJG quality factor whose tables are closest to the file's
     quality_exact: bool  # True when the file's tables are exactly IJG tables
+    mode: str = "RGB"  # the file's colour mode as Pillow decodes it: L, RGB (from YCbCr) or CMYK
 
 
 def estimate_quality(quantization: dict[int, list[int]]) -> tuple[int, bool]:
@@ -95,7 +96,7 @@ def read_info(image: Image.Image) -> JpegInfo | None:
     quality, exact = estimate_quality(tables)
     sampling = JpegImagePlugin.get_sampling(image) if image.mode != "L" else 0
     subsampling = _SUBSAMPLING_NAMES.get(sampling, "unknown") if image.mode != "L" else "none"
-    return JpegInfo(tables, subsampling, quality, exact)
+    return JpegInfo(tables, subsampling, quality, exact, image.mode)
 
 
 def grid_strength(image: Image.Image) -> float:

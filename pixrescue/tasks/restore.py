@@ -127,7 +127,8 @@ def restore_frame(
         x = run_tiled(lambda t: network(t, tables), x, margin=spec.receptive_radius, tile=tile).clamp_(0, 1)
     rgb = x[0].mul(255.0).round_().to(torch.uint8).permute(1, 2, 0).numpy()
     out = rgb.mean(axis=2).round().astype(np.uint8) if colour.mode == "L" else np.ascontiguousarray(rgb)
-    if project and jpeg is not None and 0 in jpeg.quantization:
+    # Projection knows the JFIF YCbCr and grayscale layouts; a CMYK file's tables describe other channels.
+    if project and jpeg is not None and 0 in jpeg.quantization and jpeg.mode in ("L", "RGB"):
         out = project_onto_file(out, np.asarray(colour), jpeg, orientation)
     return merge_alpha(Image.fromarray(out, colour.mode), alpha)
 
