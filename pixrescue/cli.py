@@ -202,7 +202,7 @@ def _describe(record) -> str:
               help="Fingerprint compared (see README: hashes, learned embeddings, or both).")
 @click.option("--threshold", type=click.FloatRange(0), default=None,
               help="Largest distance between copies (default per method: 10 bits for hashes, 1.0 for "
-              "combined, the model card's value for an embedding).")
+              "combined, 0.30 for cnn and 0.05 for ae: see README).")
 @click.option("--json", "as_json", is_flag=True, help="Print the groups as JSON.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print the groups as CSV.")
 @click.option("--move-to", type=click.Path(file_okay=False, path_type=Path), default=None,

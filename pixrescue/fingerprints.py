@@ -83,9 +83,7 @@ def embeddings(frame: Image.Image, rotations: bool = False) -> dict[str, np.ndar
     batch = torch.stack([thumbnail(v) for v in (dihedral(image) if rotations else [image])])
     result = {}
     for name, model in EMBEDDINGS.items():
-        network = zoo.load_model(model)
-        code = network.encode(batch) if name == "ae" else network.embed(batch)
-        result[name] = torch.nn.functional.normalize(code, dim=1).numpy().astype(np.float32)
+        result[name] = zoo.load_model(model).embed(batch).numpy().astype(np.float32)
     return result
 
 

@@ -24,6 +24,23 @@ IVF_FROM = 200_000
 NPROBE = 32
 
 
+def hamming_distances(table: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """(N,) bits between each record of (N, V) uint64 hashes and ``query``'s
+    hashes: the smallest over both sides' variants."""
+    best = np.full(len(table), 64, dtype=np.uint8)
+    for q in np.asarray(query, dtype=np.uint64):
+        np.minimum(best, np.bitwise_count(table ^ q).min(axis=1), out=best)
+    return best.astype(np.float32)
+
+
+def cosine_distances(table: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """(N,) cosine distance between each record of (N, V, D) unit vectors and
+    ``query``'s (Q, D) vectors: the smallest over both sides' variants."""
+    query = np.asarray(query, dtype=np.float32).reshape(-1, table.shape[-1])
+    similarity = np.einsum("nvd,qd->nvq", table, query).reshape(len(table), -1).max(axis=1)
+    return np.maximum(1.0 - similarity, 0.0)
+
+
 def _faiss():
     try:
         import faiss
@@ -39,6 +56,7 @@ class HashSearcher:
     """Exact Hamming search over (N, V) uint64 hashes."""
 
     def __init__(self, table: np.ndarray) -> None:
+        self.table = table
         self.n, self.variants = table.shape
         self.rows = np.ascontiguousarray(table.reshape(-1))
         faiss = _faiss()
@@ -56,10 +74,7 @@ class HashSearcher:
             codes = np.ascontiguousarray(np.asarray(query, dtype=np.uint64)).view(np.uint8).reshape(-1, 8)
             distance, rows = self.index.search(codes, fetch)
             return _best_per_record(rows.ravel() // self.variants, distance.ravel().astype(np.float32), k)
-        best = np.full(len(self.rows), 64, dtype=np.uint8)
-        for q in np.asarray(query, dtype=np.uint64):
-            np.minimum(best, np.bitwise_count(self.rows ^ q), out=best)
-        per_record = best.reshape(self.n, self.variants).min(axis=1).astype(np.float32)
+        per_record = hamming_distances(self.table, query)
         order = smallest(per_record, k)
         return order, per_record[order]
 
@@ -68,6 +83,7 @@ class EmbeddingSearcher:
     """Cosine-distance search over (N, V, D) unit vectors."""
 
     def __init__(self, table: np.ndarray, nprobe: int = NPROBE) -> None:
+        self.table = table
         self.n, self.variants, dim = table.shape
         self.rows = np.ascontiguousarray(table.reshape(-1, dim), dtype=np.float32)
         faiss = _faiss()
@@ -92,8 +108,7 @@ class EmbeddingSearcher:
             keep = rows.ravel() >= 0
             distance = np.maximum(1 - similarity.ravel()[keep], 0)
             return _best_per_record(rows.ravel()[keep] // self.variants, distance, k)
-        similarity = (self.rows @ query.T).max(axis=1)
-        per_record = np.maximum(1 - similarity.reshape(self.n, self.variants).max(axis=1), 0)
+        per_record = cosine_distances(self.table, query)
         order = smallest(per_record, k)
         return order, per_record[order]
 

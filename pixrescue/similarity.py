@@ -28,7 +28,7 @@ import numpy as np
 
 from .catalog import Record
 from .fingerprints import EMBEDDINGS
-from .search import EmbeddingSearcher, HashSearcher, smallest
+from .search import EmbeddingSearcher, HashSearcher, cosine_distances, hamming_distances, smallest
 
 HASH_METHODS = ("ahash", "dhash", "phash", "whash")
 EMBEDDING_METHODS = tuple(EMBEDDINGS)
@@ -77,23 +77,15 @@ class Table:
             self.data = np.stack([np.resize(a, (width, a.shape[1])) for a in arrays]) if arrays else \
                 np.zeros((0, 1, 128), np.float32)
 
-    def __len__(self) -> int:
-        return len(self.parts[0]) if self.method == "combined" else len(self.data)
-
     def distances(self, query, rows: slice | np.ndarray = slice(None)) -> np.ndarray:
         """Distance from ``query`` (its variants: the minimum over them) to each
         record (or to the records ``rows`` selects)."""
         if self.method == "combined":
             return np.minimum.reduce([p.distances(q, rows) / default_threshold(p.method)
                                       for p, q in zip(self.parts, query)])
-        table = self.data[rows]
         if self.method in HASH_METHODS:
-            best = np.full(len(table), 64, dtype=np.uint8)
-            for q in query:
-                np.minimum(best, np.bitwise_count(table ^ q).min(axis=1), out=best)
-            return best.astype(np.float32)
-        similarity = np.einsum("nvd,qd->nvq", table, np.asarray(query, dtype=np.float32))
-        return np.maximum(1.0 - similarity.reshape(len(table), -1).max(axis=1), 0.0)
+            return hamming_distances(self.data[rows], query)
+        return cosine_distances(self.data[rows], query)
 
     def block(self, start: int, stop: int) -> np.ndarray:
         """(B, N) distances from the plain fingerprint of records start..stop to every record."""

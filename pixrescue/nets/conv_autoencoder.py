@@ -7,6 +7,7 @@ nearest-neighbour 2x upsampling + 3x3 convolution, and a sigmoid.
 """
 
 from torch import Tensor, nn
+from torch.nn import functional as F
 
 SIDE = 64
 
@@ -34,6 +35,10 @@ class ConvAutoencoder(nn.Module):
     def encode(self, x: Tensor) -> Tensor:
         """(N, 1, 64, 64) in [0, 1] -> (N, code)."""
         return self.encoder(x)
+
+    def embed(self, x: Tensor) -> Tensor:
+        """The code as a unit vector: what duplicate search compares."""
+        return F.normalize(self.encode(x), dim=1)
 
     def decode(self, code: Tensor) -> Tensor:
         """(N, code) -> (N, 1, 64, 64) in [0, 1]."""

@@ -20,9 +20,12 @@ reflection to a multiple of 4 and cropped back.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
+
+from ..imaging.projection import DCT
 
 TABLE_VALUES = 128  # 64 luma + 64 chroma quantization steps
 
@@ -52,10 +55,7 @@ class CondBlock(nn.Module):
 
 def dct_basis() -> Tensor:
     """The 64 orthonormal 8x8 DCT-II basis images, as (64, 1, 8, 8) convolution weights."""
-    k = torch.arange(8, dtype=torch.float64)
-    matrix = torch.cos(torch.pi * (2 * k[None, :] + 1) * k[:, None] / 16) * (2 / 8) ** 0.5
-    matrix[0] /= 2**0.5
-    return torch.einsum("ui,vj->uvij", matrix, matrix).reshape(64, 1, 8, 8).float()
+    return torch.from_numpy(np.einsum("ui,vj->uvij", DCT, DCT).reshape(64, 1, 8, 8)).float()
 
 
 class QualityEstimator(nn.Module):

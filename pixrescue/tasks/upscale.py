@@ -28,17 +28,13 @@ DEFAULT_METHOD = "bicubic"
 SCALES = (2, 3, 4)
 
 
-def methods() -> list[str]:
-    return list(INTERPOLATIONS)
-
-
 def upscale_frame(frame: Image.Image, scale: int, method: str = DEFAULT_METHOD, deblock: bool = False,
                   jpeg: JpegInfo | None = None, orientation: int = 1) -> Image.Image:
     """``frame`` enlarged ``scale`` times (exactly: output = scale x input size)."""
     if scale not in SCALES:
         raise ValueError(f"scale must be one of {', '.join(map(str, SCALES))}")
     if method not in INTERPOLATIONS:
-        raise ValueError(f"unknown upscaling method {method!r} (known: {', '.join(methods())})")
+        raise ValueError(f"unknown upscaling method {method!r} (known: {', '.join(INTERPOLATIONS)})")
     if deblock:
         frame = restore_frame(frame, zoo.DEFAULT_MODEL["jpeg"], jpeg=jpeg, orientation=orientation)
     colour, alpha = split_alpha(frame)

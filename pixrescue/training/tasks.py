@@ -4,12 +4,14 @@ what its card says.  The training loop (``train.py``) is the same for all.
 - ``jpeg-seed``: the seed recipe, grayscale, one JPEG quality, MSE.
 - ``jpeg-blind``: the default artifact remover, colour, every quality and
   re-sharing history of ``degrade.share_chain``, conditioned on the
-  quantization tables, with its quality estimator trained alongside; L1.
+  quantization tables, with its quality estimator trained alongside (or
+  alone, ``--only estimator``); L1.
+- ``embed-autoencoder`` / ``embed-classifier``: the two duplicate-search
+  embeddings, from thumbnails of random copies (``augment.random_copy``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -83,13 +85,10 @@ ILLUSTRATION_SHARE = 0.15
 GRAY_SHARE = 0.2
 
 
-@dataclass
 class BlindJpegTask:
-    config: Any
-    photos: list = field(default_factory=list)
-    val_samples: list = field(default_factory=list)
-
-    def __post_init__(self) -> None:
+    def __init__(self, config) -> None:
+        self.config = config
+        self.val_samples: list[Sample] = []
         images = load_clean_images(self.config.data, self.config.max_side, mode=None)
         need = self.config.patch + 24
         train_images, val_images = split([im for im in images if min(im.size) >= need], self.config.val_fraction)
@@ -203,7 +202,7 @@ class EmbeddingTask:
         items = [(i, self.val_images[i]) for i in range(len(self.val_images))]
         items += [(i, random_copy(im, rng)) for i, im in enumerate(self.val_images) for _ in range(8)]
         source = torch.tensor([i for i, _ in items])
-        codes = F.normalize(self.code(model, torch.stack([self.thumbnail(im) for _, im in items])), dim=1)
+        codes = model.embed(torch.stack([self.thumbnail(im) for _, im in items]))
         distance = 1 - codes @ codes.T
         same = source[:, None] == source[None, :]
         threshold = float(distance[~same].min())
@@ -219,8 +218,8 @@ class EmbeddingTask:
     def validate(self, model: torch.nn.Module) -> dict:
         model.eval()
         with torch.no_grad():
-            base = F.normalize(self.code(model, self.val_originals), dim=1)
-            queries = F.normalize(self.code(model, torch.stack([t for _, t in self.val_copies])), dim=1)
+            base = model.embed(self.val_originals)
+            queries = model.embed(torch.stack([t for _, t in self.val_copies]))
             truth = torch.tensor([i for i, _ in self.val_copies])
             found = (queries @ base.T).argmax(dim=1)
             result = {"recall_at_1": float((found == truth).float().mean()), "images": len(self.val_copies)}
@@ -233,10 +232,6 @@ class EmbeddingTask:
 
 class AutoencoderTask(EmbeddingTask):
     kind = "autoencoder"
-
-    @staticmethod
-    def code(model, x):
-        return model.encode(x)
 
     def sample(self, batch: int, rng: np.random.Generator) -> tuple[torch.Tensor, ...]:
         """Half plain thumbnails, half copies: the target is always the original,
@@ -264,10 +259,6 @@ class AutoencoderTask(EmbeddingTask):
 
 class ClassifierTask(EmbeddingTask):
     kind = "classifier"
-
-    @staticmethod
-    def code(model, x):
-        return model.embed(x)
 
     def sample(self, batch: int, rng: np.random.Generator) -> tuple[torch.Tensor, ...]:
         labels = rng.integers(len(self.images), size=batch)
