@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from PIL import Image
 
-__all__ = ["decode", "encode", "fingerprint", "load", "models", "restore", "save", "upscale"]
+__all__ = ["decode", "encode", "expand", "fingerprint", "load", "models", "restore", "save", "shrink", "upscale"]
 __version__ = "0.1.0"
 
 
@@ -50,16 +50,51 @@ def restore(
 
 
 def upscale(
-    image: Image.Image | str | os.PathLike, scale: int = 2, model: str = "bicubic", deblock: bool | None = None
+    image: Image.Image | str | os.PathLike, scale: int = 2, model: str | None = None, deblock: bool | None = None
 ) -> Image.Image:
-    """``image`` enlarged ``scale`` (2, 3 or 4) times by ``model`` (nearest,
-    bilinear, bicubic or lanczos).  ``deblock`` removes JPEG artifacts first
-    (default: when ``image`` is a JPEG, read from a path or opened by Pillow)."""
+    """``image`` enlarged ``scale`` (2, 3 or 4) times by ``model``: nearest,
+    bilinear, bicubic, lanczos, an upscaler's architecture (srcnn, fsrcnn,
+    drcn, vdsr, edsr) or registered name; default the light EDSR.
+    ``deblock`` removes JPEG artifacts first (default: when ``image`` is a
+    JPEG, read from a path or opened by Pillow)."""
     from .tasks.upscale import upscale_frame
 
     frame, jpeg, orientation = _source(image)
     deblock = jpeg is not None if deblock is None else deblock
     return upscale_frame(frame, scale, model, deblock, jpeg, orientation)
+
+
+def shrink(image, scale: int = 2, jpeg_robust: bool = False):
+    """A :class:`pixrescue.imaging.Picture` ``scale`` (2 or 4) times smaller,
+    made by the invertible rescaler so that :func:`expand` can recover the
+    original; save it as PNG with :func:`save` (its metadata names the model).
+    ``image``: a path, a PIL image or a Picture."""
+    from .tasks.rescale import shrink_picture
+
+    return shrink_picture(_picture(image), scale, jpeg_robust)
+
+
+def expand(image, seed: int = 0, temperature: float | None = None, model: str | None = None):
+    """The full-size :class:`pixrescue.imaging.Picture` recovered from what
+    :func:`shrink` made (a path or a Picture that kept its metadata; ``model``
+    forces one for a picture that lost it).  ``seed`` and ``temperature``
+    set the draw of the latent (temperature 0: its mean)."""
+    from .tasks.rescale import DEFAULT_TEMPERATURE, expand_picture
+
+    temperature = DEFAULT_TEMPERATURE if temperature is None else temperature
+    return expand_picture(_picture(image), seed, temperature, model)
+
+
+def _picture(image):
+    """A Picture from a path, a PIL image or a Picture."""
+    from .imaging import Picture, load
+    from .imaging.io import normalise_mode, read_text
+
+    if isinstance(image, Picture):
+        return image
+    if isinstance(image, (str, os.PathLike)):
+        return load(image)
+    return Picture(frames=[normalise_mode(image)[0]], text=read_text(image))
 
 
 def encode(image: Image.Image | str | os.PathLike):

@@ -117,18 +117,70 @@ def fix(inputs, output, recursive, extension, quality, background, overwrite, ma
 @main.command()
 @with_output_options
 @click.option("-s", "--scale", type=click.Choice(["2", "3", "4"]), default="2", show_default=True)
-@click.option("-m", "--model", "method", type=click.Choice(["nearest", "bilinear", "bicubic", "lanczos"]),
-              default="bicubic", show_default=True, help="How to enlarge.")
+@click.option("-m", "--model", "method", default=None, metavar="METHOD",
+              help="How to enlarge: nearest, bilinear, bicubic, lanczos, a model's architecture (srcnn, fsrcnn, "
+              "drcn, vdsr, edsr) or full name (see `pixrescue models`). Default: edsr.")
 @click.option("--deblock/--no-deblock", default=None,
               help="Remove JPEG artifacts before enlarging (default: for JPEG inputs).")
 def upscale(inputs, output, recursive, extension, quality, background, overwrite, max_pixels, scale, method,
             deblock) -> None:
     """Enlarge INPUTS (files or folders) SCALE times."""
-    from .tasks.upscale import upscale_picture
+    from . import zoo
+    from .tasks.upscale import INTERPOLATIONS, resolve_method, upscale_picture
 
     factor = int(scale)
+    try:
+        method = resolve_method(method, factor)
+        if method not in INTERPOLATIONS:
+            zoo.load_model(method)
+    except (ValueError, FileNotFoundError) as exc:
+        _fail(str(exc))
     _run_images(inputs, output, recursive, extension, f".x{factor}",
                 lambda picture: upscale_picture(picture, factor, method, deblock), "upscaled",
+                overwrite=overwrite, quality=quality, background=background, max_pixels=max_pixels)
+
+
+@main.command()
+@with_output_options
+@click.option("-s", "--scale", type=click.Choice(["2", "4"]), default="2", show_default=True)
+@click.option("--jpeg-robust", is_flag=True,
+              help="Use the model trained to survive a JPEG re-compression of the small picture (x4).")
+def shrink(inputs, output, recursive, extension, quality, background, overwrite, max_pixels, scale,
+           jpeg_robust) -> None:
+    """Make INPUTS SCALE times smaller so that `pixrescue expand` can recover them.
+
+    The small picture is an ordinary PNG; its metadata names the model and
+    the original size (keep it: expand needs it)."""
+    from . import zoo
+    from .tasks.rescale import model_for, shrink_picture
+
+    factor = int(scale)
+    try:
+        zoo.load_model(model_for(factor, jpeg_robust))
+    except (ValueError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    if extension not in ("png", "jpg") or (output is not None and output.suffix.lower() not in ("", ".png", ".jpg", ".jpeg")):
+        _fail("shrink writes PNG (or JPEG, whose comment carries the metadata): the small picture must keep its metadata")
+    _run_images(inputs, output, recursive, extension, f".small{factor}",
+                lambda picture: shrink_picture(picture, factor, jpeg_robust), "shrunk",
+                overwrite=overwrite, quality=quality, background=background, max_pixels=max_pixels)
+
+
+@main.command()
+@with_output_options
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the latent draw (reproducible output).")
+@click.option("--temperature", type=click.FloatRange(0, 2), default=None,
+              help="Scale of the latent draw: 0 uses its mean (default: see README).")
+@click.option("-m", "--model", default=None,
+              help="Treat the inputs as made by this shrink model (for small pictures that lost their metadata).")
+def expand(inputs, output, recursive, extension, quality, background, overwrite, max_pixels, seed, temperature,
+           model) -> None:
+    """Recover the full-size pictures from small ones that `pixrescue shrink` made."""
+    from .tasks.rescale import DEFAULT_TEMPERATURE, expand_picture
+
+    temperature = DEFAULT_TEMPERATURE if temperature is None else temperature
+    _run_images(inputs, output, recursive, extension, ".expanded",
+                lambda picture: expand_picture(picture, seed, temperature, model), "expanded",
                 overwrite=overwrite, quality=quality, background=background, max_pixels=max_pixels)
 
 
@@ -136,16 +188,15 @@ def upscale(inputs, output, recursive, extension, quality, background, overwrite
 def models() -> None:
     """List the registered models with their cards' summaries."""
     from . import zoo
+    from .tasks.upscale import INTERPOLATIONS, default_method
 
     for name in zoo.MODELS:
         card = zoo.load_card(name)
         default = " (default)" if name in zoo.DEFAULT_MODEL.values() else ""
         summary = card.get("summary", "no weights shipped")
-        click.echo(f"{name}{default}\n    {summary}")
-    from .tasks.upscale import DEFAULT_METHOD, INTERPOLATIONS
-
+        click.echo(f"{name}{default}\n    {zoo.get_spec(name).task}: {summary}")
     for name in INTERPOLATIONS:
-        default = " (default)" if name == DEFAULT_METHOD else ""
+        default = " (default)" if name == default_method() else ""
         click.echo(f"{name}{default}\n    upscale: {name} interpolation (Pillow), no weights")
 
 

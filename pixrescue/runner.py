@@ -16,11 +16,14 @@ DEFAULT_TILE = 384
 
 
 @torch.inference_mode()
-def run_tiled(model: nn.Module, x: torch.Tensor, margin: int, tile: int | None = DEFAULT_TILE) -> torch.Tensor:
+def run_tiled(model: nn.Module, x: torch.Tensor, margin: int, tile: int | None = DEFAULT_TILE,
+              scale: int = 1) -> torch.Tensor:
     """``model(x)`` for an NCHW tensor, computed tile by tile.
 
     ``margin`` must be at least the model's receptive radius.  ``tile`` is the
     side of the kept centre of each tile; None runs the whole image at once.
+    ``scale``: the model's output is that many times larger than its input
+    (upscalers); tiles and margins are counted in input pixels.
     """
     _, _, height, width = x.shape
     if tile is None or (height <= tile + 2 * margin and width <= tile + 2 * margin):
@@ -33,7 +36,9 @@ def run_tiled(model: nn.Module, x: torch.Tensor, margin: int, tile: int | None =
             t1, l1 = min(bottom + margin, height), min(right + margin, width)
             piece = model(x[:, :, t0:t1, l0:l1])
             if out is None:
-                out = x.new_empty((x.shape[0], piece.shape[1], height, width))
-            out[:, :, top:bottom, left:right] = piece[:, :, top - t0 : bottom - t0, left - l0 : right - l0]
+                out = x.new_empty((x.shape[0], piece.shape[1], height * scale, width * scale))
+            s = scale
+            out[:, :, top * s : bottom * s, left * s : right * s] = \
+                piece[:, :, (top - t0) * s : (bottom - t0) * s, (left - l0) * s : (right - l0) * s]
     assert out is not None
     return out

@@ -17,10 +17,15 @@ from typing import Any, Callable
 from torch import nn
 
 from .nets.conv_autoencoder import ConvAutoencoder
+from .nets.drcn import DRCN
+from .nets.edsr import EDSR
 from .nets.embedding_cnn import EmbeddingCNN
+from .nets.fsrcnn import FSRCNN
+from .nets.irn import IRN
 from .nets.qgunet import QGUNet
 from .nets.resnet18 import ResNet18
 from .nets.srcnn import SRCNN
+from .nets.vdsr import VDSR
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 
@@ -30,6 +35,11 @@ ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
     "qgunet": QGUNet,
     "autoencoder": ConvAutoencoder,
     "embedcnn": EmbeddingCNN,
+    "fsrcnn": FSRCNN,
+    "drcn": DRCN,
+    "vdsr": VDSR,
+    "edsr": EDSR,
+    "irn": IRN,
 }
 
 
@@ -46,6 +56,14 @@ class ModelSpec:
     tile: int = 384
     # Which training task (pixrescue/training/tasks.py) teaches it.
     trainer: str = "jpeg-seed"
+    # Upscalers and rescalers: the scales the network knows, whether it sees
+    # the Y channel of YCbCr ("y", chroma enlarged by bicubic: the classic
+    # protocol) or "rgb", and whether its input is the bicubic-enlarged
+    # picture (SRCNN, VDSR, DRCN) rather than the small one.  For upscalers
+    # that see the small picture, ``receptive_radius`` counts small pixels.
+    scales: tuple[int, ...] = ()
+    colour: str = "rgb"
+    enlarged_input: bool = False
 
     @property
     def arch(self) -> str:
@@ -54,6 +72,9 @@ class ModelSpec:
     def build(self) -> nn.Module:
         return ARCHITECTURES[self.arch](**self.arch_kwargs)
 
+
+# The invertible rescalers' fixed latent scale (see nets/irn.py).
+LATENT_STD = 0.03
 
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec
@@ -65,10 +86,26 @@ MODELS: dict[str, ModelSpec] = {
                   arch_kwargs={"c1": 32, "c2": 64, "blocks1": 1, "blocks2": 8}),
         ModelSpec("autoencoder.thumb64", task="embedding", trainer="embed-autoencoder"),
         ModelSpec("embedcnn.thumb64", task="embedding", trainer="embed-classifier"),
+        ModelSpec("srcnn.sr-x2", task="upscale", trainer="super-resolution", receptive_radius=6, tile=512,
+                  scales=(2,), colour="y", enlarged_input=True, arch_kwargs={"identity_init": True}),
+        ModelSpec("fsrcnn.sr-x2", task="upscale", trainer="super-resolution", receptive_radius=8, tile=256,
+                  scales=(2,), colour="y", arch_kwargs={"scale": 2, "bilinear_init": True}),
+        ModelSpec("drcn.sr-x2", task="upscale", trainer="super-resolution", receptive_radius=12, tile=512,
+                  scales=(2,), colour="y", enlarged_input=True),
+        ModelSpec("vdsr.sr-x234", task="upscale", trainer="super-resolution", receptive_radius=20, tile=512,
+                  scales=(2, 3, 4), colour="y", enlarged_input=True),
+        ModelSpec("edsr.sr-x234", task="upscale", trainer="super-resolution", receptive_radius=24, tile=256,
+                  scales=(2, 3, 4), arch_kwargs={"channels": 40, "blocks": 10}),
+        ModelSpec("irn.x2", task="rescale", trainer="rescaling", scales=(2,),
+                  arch_kwargs={"scale": 2, "latent_std": LATENT_STD}),
+        ModelSpec("irn.x4", task="rescale", trainer="rescaling", scales=(4,),
+                  arch_kwargs={"scale": 4, "latent_std": LATENT_STD}),
+        ModelSpec("irn.x4-jpeg", task="rescale", trainer="rescaling-jpeg", scales=(4,),
+                  arch_kwargs={"scale": 4, "latent_std": LATENT_STD}),
     )
 }
 
-DEFAULT_MODEL = {"jpeg": "qgunet.jpeg-blind"}
+DEFAULT_MODEL = {"jpeg": "qgunet.jpeg-blind", "upscale": "edsr.sr-x234"}
 
 
 class UnknownModelError(ValueError):

@@ -193,3 +193,15 @@ def test_outputs_get_ordinary_permissions(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert stat.S_IMODE((tmp_path / "x.png").stat().st_mode) == 0o666 & ~umask
+
+
+def test_png_text_chunks_are_kept(tmp_path, photo):
+    from PIL import PngImagePlugin
+
+    chunks = PngImagePlugin.PngInfo()
+    chunks.add_text("Description", "a cat")
+    photo.save(tmp_path / "a.png", pnginfo=chunks)
+    picture = load(tmp_path / "a.png")
+    assert picture.text == {"Description": "a cat"}
+    save(picture, tmp_path / "b.png")
+    assert Image.open(tmp_path / "b.png").text == {"Description": "a cat"}

@@ -12,6 +12,7 @@ from pixrescue.training.data import JpegPair, PatchSampler
 from pixrescue.zoo import MODELS
 
 import numpy as np
+import torch
 
 
 def make_folder(root):
@@ -62,3 +63,31 @@ def test_patches_are_aligned_crops_of_both_images(gray_photo):
     assert x.shape == y.shape == (8, 1, 64, 64)
     assert 0 <= x.min() and x.max() <= 1
     assert (x - y).abs().mean() < 0.1  # the same place of the same picture
+
+
+def test_upscaler_and_rescaler_training_write_cards_that_say_what_they_see(tmp_path):
+    make_folder(tmp_path / "clean")
+    for model, patch in (("fsrcnn.sr-x2", "48"), ("vdsr.sr-x234", "36"), ("irn.x2", "32")):
+        result = CliRunner().invoke(main, [
+            "train", model, "--data", str(tmp_path / "clean"), "--out", str(tmp_path / "out"),
+            "--run-dir", str(tmp_path / model), "--batch", "2", "--patch", patch, "--steps", "2",
+            "--max-side", "0", "--val-every", "2"])
+        assert result.exit_code == 0, result.output
+        card = json.loads((tmp_path / "out" / f"{model}.json").read_text())
+        assert card["scale"] == list(MODELS[model].scales)
+        assert "psnr_output" in card["validation"]
+    assert "Y channel" in json.loads((tmp_path / "out" / "vdsr.sr-x234.json").read_text())["colour"]
+    assert "psnr_small" in card["validation"]  # the rescaler also checks its small picture
+
+
+def test_super_resolution_patches_line_up_with_their_targets(tmp_path):
+    from pixrescue.training.resolution_tasks import SuperResolutionTask
+    from pixrescue.training.train import TrainConfig
+
+    make_folder(tmp_path / "clean")
+    task = SuperResolutionTask(TrainConfig(model="edsr.sr-x234", data=[str(tmp_path / "clean")], patch=48,
+                                           max_side=0))
+    x, y, scale = task.sample(4, np.random.default_rng(0))
+    assert y.shape[2] == x.shape[2] * scale == 48 // scale * scale
+    enlarged = torch.nn.functional.interpolate(x, scale_factor=scale, mode="bicubic", align_corners=False)
+    assert (enlarged - y).abs().mean() < 0.06  # the same place of the same picture

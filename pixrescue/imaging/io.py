@@ -32,7 +32,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageColor, ImageOps, ImageSequence, UnidentifiedImageError
+from PIL import Image, ImageColor, ImageOps, ImageSequence, PngImagePlugin, UnidentifiedImageError
 
 from .jpeg import JpegInfo, read_info
 
@@ -82,6 +82,8 @@ class Picture:
     jpeg: JpegInfo | None = None
     bit_depth: int = 8  # bits per channel in the source file
     source: Path | None = None
+    # Text metadata: PNG text chunks; from a JPEG, a pixrescue comment (see TEXT_KEY).
+    text: dict[str, str] = field(default_factory=dict)
 
     @property
     def image(self) -> Image.Image:
@@ -187,6 +189,21 @@ def load(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS) -
         raise ImageLoadError(f"corrupt or truncated image ({message})") from None
 
 
+# The one text entry a JPEG can carry (as its comment): pixrescue's own.
+TEXT_KEY = "pixrescue"
+
+
+def read_text(opened: Image.Image) -> dict[str, str]:
+    """The text metadata of an opened file (see ``Picture.text``)."""
+    if opened.format == "PNG":
+        return {str(k): str(v) for k, v in getattr(opened, "text", {}).items()}
+    comment = opened.info.get("comment", b"")
+    prefix = f"{TEXT_KEY}:".encode()
+    if isinstance(comment, bytes) and comment.startswith(prefix):
+        return {TEXT_KEY: comment[len(prefix):].decode("utf-8", "replace")}
+    return {}
+
+
 def _read(opened: Image.Image, path: Path, max_pixels: int | None) -> Picture:
     width, height = opened.size
     if max_pixels is not None and width * height > max_pixels:
@@ -196,6 +213,7 @@ def _read(opened: Image.Image, path: Path, max_pixels: int | None) -> Picture:
     orientation = int(opened.getexif().get(0x0112, 1) or 1) if "exif" in opened.info else 1
     exif = _clean_exif(opened)
     source_format = opened.format
+    text = read_text(opened)
     loop = opened.info.get("loop")
     n_frames = getattr(opened, "n_frames", 1)
     frames, durations, depth = [], [], 8
@@ -221,6 +239,7 @@ def _read(opened: Image.Image, path: Path, max_pixels: int | None) -> Picture:
         exif=exif,
         format=source_format,
         jpeg=jpeg,
+        text=text,
         orientation=orientation if exif is not None and orientation in range(1, 9) else 1,
         bit_depth=depth,
         source=path,
@@ -300,6 +319,13 @@ def save(
         options["icc_profile"] = picture.icc_profile
     if picture.exif and fmt in _EXIF_FORMATS:
         options["exif"] = picture.exif
+    if picture.text and fmt == "PNG":
+        chunks = PngImagePlugin.PngInfo()
+        for key, value in picture.text.items():
+            chunks.add_itxt(key, value)
+        options["pnginfo"] = chunks
+    elif TEXT_KEY in picture.text and fmt == "JPEG":
+        options["comment"] = f"{TEXT_KEY}:{picture.text[TEXT_KEY]}".encode()
     if len(frames) > 1:
         options["save_all"] = True
         options["append_images"] = frames[1:]

@@ -100,13 +100,21 @@ class CouplingBlock(nn.Module):
 
 
 class IRN(nn.Module):
-    """``scale`` 2 or 4 (one or two Haar stages), ``blocks`` coupling blocks per stage."""
+    """``scale`` 2 or 4 (one or two Haar stages), ``blocks`` coupling blocks per stage.
 
-    def __init__(self, scale: int = 2, blocks: int = 8, hidden: int = 32, channels: int = 3) -> None:
+    ``latent_std``: a fixed scale between the last block and z (z = h / latent_std,
+    and back).  The Haar high bands of natural pictures have a standard deviation
+    of a few hundredths of the range, so with latent_std = 1 an untrained network
+    rebuilds from z ~ N(0, I) with noise thirty times too strong and must first
+    learn to suppress it; a fixed scale starts it at the right size (an exact,
+    invertible layer: the network stays IRN)."""
+
+    def __init__(self, scale: int = 2, blocks: int = 8, hidden: int = 32, channels: int = 3,
+                 latent_std: float = 1.0) -> None:
         super().__init__()
         if scale not in (2, 4):
             raise ValueError("scale must be 2 or 4")
-        self.scale, self.channels = scale, channels
+        self.scale, self.channels, self.latent_std = scale, channels, latent_std
         stages = 1 if scale == 2 else 2
         self.stages = nn.ModuleList(
             nn.ModuleList(CouplingBlock(channels * 4 ** (i + 1), channels, hidden) for _ in range(blocks))
@@ -120,10 +128,10 @@ class IRN(nn.Module):
             h = to_picture_first(haar(h))
             for block in stage:
                 h = block(h)
-        return h[:, : self.channels], h[:, self.channels :]
+        return h[:, : self.channels], h[:, self.channels :] / self.latent_std
 
     def inverse(self, small: Tensor, z: Tensor) -> Tensor:
-        h = torch.cat([small, z], dim=1)
+        h = torch.cat([small, z * self.latent_std], dim=1)
         for index in reversed(range(len(self.stages))):
             for block in reversed(self.stages[index]):
                 h = block.inverse(h)

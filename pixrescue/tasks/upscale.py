@@ -1,21 +1,30 @@
 """Enlarging small pictures.
 
 Methods: nearest, bilinear, bicubic and Lanczos interpolation (Pillow; no
-weights).  A JPEG input is deblocked first by the default artifact-removal
-model, told the file's quantization tables, so that enlarging does not
-magnify its 8x8 blocks (``deblock``; default: on for JPEG inputs only).
-``benchmarks/upscale.py`` measures what deblocking first adds.  Alpha is
-enlarged by bicubic interpolation; every frame of an animation is enlarged.
+weights) and the trained upscalers of the model registry (``zoo``, task
+"upscale"): SRCNN, FSRCNN, DRCN and VDSR, which see the Y channel of YCbCr
+(chroma enlarged by bicubic, the classic protocol), and the default, a light
+multi-scale EDSR on RGB.  A method is named by its interpolation, its model
+name, or its architecture (``edsr`` = the EDSR model that knows the scale).
+
+A JPEG input is deblocked first by the default artifact-removal model, told
+the file's quantization tables, so that enlarging does not magnify its 8x8
+blocks (``deblock``; default: on for JPEG inputs only).  ``benchmarks/upscale.py``
+measures what deblocking first adds.  Alpha is enlarged by bicubic
+interpolation; every frame of an animation is enlarged.
 """
 
 from __future__ import annotations
 
+import numpy as np
+import torch
 from PIL import Image
 
 from .. import zoo
 from ..imaging import Picture
 from ..imaging.jpeg import JpegInfo
-from ..imaging.tensors import merge_alpha, split_alpha
+from ..imaging.tensors import from_planes, merge_alpha, split_alpha, to_planes
+from ..runner import run_tiled
 from .restore import restore_frame
 
 INTERPOLATIONS = {
@@ -24,27 +33,104 @@ INTERPOLATIONS = {
     "bicubic": Image.BICUBIC,
     "lanczos": Image.LANCZOS,
 }
-DEFAULT_METHOD = "bicubic"
 SCALES = (2, 3, 4)
 
 
-def upscale_frame(frame: Image.Image, scale: int, method: str = DEFAULT_METHOD, deblock: bool = False,
-                  jpeg: JpegInfo | None = None, orientation: int = 1) -> Image.Image:
-    """``frame`` enlarged ``scale`` times (exactly: output = scale x input size)."""
+def upscale_models() -> list[str]:
+    return [name for name, spec in zoo.MODELS.items() if spec.task == "upscale"]
+
+
+def default_method() -> str:
+    """The registry's default upscaler when its weights ship, else bicubic."""
+    name = zoo.DEFAULT_MODEL["upscale"]
+    return name if zoo.weights_path(name).exists() else "bicubic"
+
+
+def resolve_method(method: str | None, scale: int) -> str:
+    """An interpolation name or the registered model that enlarges ``scale`` times.
+
+    Raises ValueError with the choices when ``method`` is unknown or its
+    model does not know ``scale``."""
     if scale not in SCALES:
         raise ValueError(f"scale must be one of {', '.join(map(str, SCALES))}")
-    if method not in INTERPOLATIONS:
-        raise ValueError(f"unknown upscaling method {method!r} (known: {', '.join(INTERPOLATIONS)})")
+    method = method or default_method()
+    if method in INTERPOLATIONS:
+        return method
+    models = upscale_models()
+    candidates = [method] if method in models else [m for m in models if zoo.get_spec(m).arch == method]
+    if not candidates:
+        known = ", ".join([*INTERPOLATIONS, *sorted({zoo.get_spec(m).arch for m in models}), *models])
+        raise ValueError(f"unknown upscaling method {method!r} (known: {known})")
+    for name in candidates:
+        if scale in zoo.get_spec(name).scales:
+            return name
+    scales = sorted({s for m in candidates for s in zoo.get_spec(m).scales})
+    raise ValueError(f"{method} enlarges {' or '.join(f'x{s}' for s in scales)} only, not x{scale}; "
+                     f"use another --model (pixrescue models lists them)")
+
+
+def network_input(image: Image.Image, spec: zoo.ModelSpec, scale: int) -> torch.Tensor:
+    """What the upscaler ``spec`` sees of an L or RGB picture: (1, C, H, W) in
+    [0, 1]; C = 1 (Y, or the grey plane) or 3 (RGB).  Training makes its
+    inputs with this function too."""
+    if spec.colour == "y":
+        plane = image if image.mode == "L" else image.convert("YCbCr").getchannel(0)
+        if spec.enlarged_input and scale > 1:
+            plane = plane.resize((plane.width * scale, plane.height * scale), Image.BICUBIC)
+        return to_planes(plane)
+    return to_planes(image.convert("RGB")).permute(1, 0, 2, 3).contiguous()
+
+
+def target_planes(image: Image.Image, spec: zoo.ModelSpec) -> torch.Tensor:
+    """The full-size picture as the network should produce it (training targets)."""
+    return network_input(image, spec, 1)
+
+
+@torch.inference_mode()
+def enlarge_with_model(image: Image.Image, scale: int, model: str, tile: int | None = -1) -> Image.Image:
+    """An L or RGB picture enlarged ``scale`` times by a registered upscaler.
+    ``tile=-1`` uses the model's tile size, None runs the image at once."""
+    spec = zoo.get_spec(model)
+    network = zoo.load_model(model)
+    tile = spec.tile if tile == -1 else tile
+    x = network_input(image, spec, scale)
+    if spec.enlarged_input:
+        out = run_tiled(lambda t: network(t, scale), x, margin=spec.receptive_radius, tile=tile)
+    else:
+        network = network.to(memory_format=torch.channels_last)  # measured faster on CPU
+        out = run_tiled(lambda t: network(t.contiguous(memory_format=torch.channels_last), scale), x,
+                        margin=spec.receptive_radius, tile=tile, scale=scale)
+    size = (image.width * scale, image.height * scale)
+    if spec.colour == "y":
+        y = from_planes(out, "L")
+        if image.mode == "L":
+            return y
+        _, cb, cr = image.convert("YCbCr").resize(size, Image.BICUBIC).split()
+        return Image.merge("YCbCr", (y, cb, cr)).convert("RGB")
+    rgb = out[0].clamp(0, 1).mul(255.0).round_().to(torch.uint8).permute(1, 2, 0).numpy()
+    if image.mode == "L":
+        return Image.fromarray(rgb.mean(axis=2).round().astype(np.uint8), "L")
+    return Image.fromarray(np.ascontiguousarray(rgb), "RGB")
+
+
+def upscale_frame(frame: Image.Image, scale: int, method: str | None = None, deblock: bool = False,
+                  jpeg: JpegInfo | None = None, orientation: int = 1, tile: int | None = -1) -> Image.Image:
+    """``frame`` enlarged ``scale`` times (exactly: output = scale x input size)."""
+    method = resolve_method(method, scale)
     if deblock:
         frame = restore_frame(frame, zoo.DEFAULT_MODEL["jpeg"], jpeg=jpeg, orientation=orientation)
     colour, alpha = split_alpha(frame)
     size = (colour.width * scale, colour.height * scale)
-    enlarged = colour.resize(size, INTERPOLATIONS[method])
+    if method in INTERPOLATIONS:
+        enlarged = colour.resize(size, INTERPOLATIONS[method])
+    else:
+        enlarged = enlarge_with_model(colour, scale, method, tile)
     return merge_alpha(enlarged, None if alpha is None else alpha.resize(size, Image.BICUBIC))
 
 
-def upscale_picture(picture: Picture, scale: int, method: str = DEFAULT_METHOD, deblock: bool | None = None) -> Picture:
+def upscale_picture(picture: Picture, scale: int, method: str | None = None, deblock: bool | None = None) -> Picture:
     """Every frame enlarged; ``deblock`` None means: when the source is a JPEG."""
+    method = resolve_method(method, scale)
     deblock = picture.jpeg is not None if deblock is None else deblock
     return picture.with_frames([
         upscale_frame(f, scale, method, deblock, picture.jpeg, picture.orientation) for f in picture.frames

@@ -53,6 +53,14 @@ def load_clean_images(folders: list[str | Path], max_side: int | None, mode: str
     return images
 
 
+def split(items: list, fraction: float) -> tuple[list, list]:
+    """Deterministic hold-out: every k-th item goes to validation."""
+    if fraction <= 0 or len(items) < 4:
+        return items, []
+    k = max(2, round(1 / fraction))
+    return [x for i, x in enumerate(items) if i % k], [x for i, x in enumerate(items) if not i % k]
+
+
 class PatchSampler:
     """Random aligned crops of (input, target) pairs, with flips and 90° turns."""
 

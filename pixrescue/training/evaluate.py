@@ -81,3 +81,18 @@ def record_in_card(card_file: Path, key: str, scores: Scores, raw: Scores, comma
     card.setdefault("metrics", {})[key] = entry
     card["metrics_command"] = command
     card_file.write_text(json.dumps(card, indent=2) + "\n")
+
+
+def merge_into_cards(found: dict[str, dict], command: str) -> None:
+    """Add each model's measured ``metrics`` to its card, with the command that measured them."""
+    from .. import zoo
+
+    for name, metrics in found.items():
+        path = zoo.card_path(name)
+        if not metrics or not path.exists():
+            continue
+        card = json.loads(path.read_text())
+        card.setdefault("metrics", {}).update(metrics)
+        card["metrics_command"] = command
+        path.write_text(json.dumps(card, indent=2) + "\n")
+        print(f"updated {path}")

@@ -19,17 +19,10 @@ import torch
 from torch.nn import functional as F
 
 from .augment import random_copy
-from .data import JpegPair, PatchSampler, load_clean_images, to_batch
+from .data import JpegPair, PatchSampler, load_clean_images, split, to_batch
 from .degrade import Sample, jpeg_round_trip, share_chain, synthetic_illustration
 from .metrics import psnr
-
-
-def split(items: list, fraction: float) -> tuple[list, list]:
-    """Deterministic hold-out: every k-th item goes to validation."""
-    if fraction <= 0 or len(items) < 4:
-        return items, []
-    k = max(2, round(1 / fraction))
-    return [x for i, x in enumerate(items) if i % k], [x for i, x in enumerate(items) if not i % k]
+from .resolution_tasks import JpegRobustRescalingTask, RescalingTask, SuperResolutionTask
 
 
 class SeedJpegTask:
@@ -289,4 +282,5 @@ def collate(samples: list[Sample]) -> tuple[torch.Tensor, ...]:
 
 
 TASKS = {"jpeg-seed": SeedJpegTask, "jpeg-blind": BlindJpegTask, "embed-autoencoder": AutoencoderTask,
-         "embed-classifier": ClassifierTask}
+         "embed-classifier": ClassifierTask, "super-resolution": SuperResolutionTask,
+         "rescaling": RescalingTask, "rescaling-jpeg": JpegRobustRescalingTask}

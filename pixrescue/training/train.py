@@ -186,7 +186,7 @@ def _card(config, spec, model, task, step, total, elapsed, validation, history, 
         "arch": spec.arch,
         "task": about["task"],
         "summary": about["summary"],
-        "scale": 1,
+        "scale": about.get("scale", 1),
         "colour": about["colour"],
         "parameters": parameters,
         "training": {

@@ -1,0 +1,133 @@
+"""Invertible shrinking: how much of the original comes back.
+
+    python benchmarks/rescale.py [--data ../shared/data/dev] [--scales 2 4] [--draws 3] [--update-cards]
+
+Protocol: each Set5 / Set14 image cropped to a multiple of the scale, made
+small, enlarged again, and compared with the original on the Y channel
+(BT.601) with ``scale`` pixels cropped from each border, as in the
+super-resolution tables.  Rows:
+
+- bicubic shrink + bicubic enlarge;
+- bicubic shrink + the default upscaler (the best `pixrescue upscale` model);
+- `shrink` + `expand` with the latent at its mean (temperature 0) and drawn at
+  temperature 1 (mean over ``--draws`` seeds);
+- the same with the small picture saved as JPEG (Pillow, 4:2:0) at quality 90
+  and 75 in between, by the plain model and by the JPEG-robust one;
+- "small vs bicubic": PSNR (RGB) of the small picture against the bicubic
+  downscale (does it still look right?).
+
+Speed: megapixels of the full-size picture per second, 1024x1024 RGB, all
+the machine's cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from pixrescue import zoo
+from pixrescue.tasks.rescale import JPEG_ROBUST_MODELS, MODELS, expand_frame, shrink_frame
+from pixrescue.tasks.upscale import default_method, upscale_frame
+from pixrescue.training.evaluate import load_set, merge_into_cards
+from pixrescue.training.metrics import psnr, sr_scores
+
+SETS = ("Set5", "Set14")
+
+
+def crop(image: Image.Image, scale: int) -> Image.Image:
+    return image.crop((0, 0, image.width - image.width % scale, image.height - image.height % scale))
+
+
+def through_jpeg(image: Image.Image, quality: int | None) -> Image.Image:
+    if quality is None:
+        return image
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=quality)
+    return Image.open(buffer).convert("RGB")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared/data/dev")
+    parser.add_argument("--scales", type=int, nargs="+", default=[2, 4])
+    parser.add_argument("--draws", type=int, default=3)
+    parser.add_argument("--update-cards", action="store_true")
+    args = parser.parse_args()
+    images = {name: load_set(args.data / name, gray=False) for name in SETS}
+    upscaler = default_method()
+    cards: dict[str, dict] = {}
+
+    print("### Y-channel PSNR (dB) / SSIM of the recovered full-size picture\n")
+    print("| scale | method | small picture | Set5 | Set14 |")
+    print("|---|---|---|---|---|")
+    for scale in args.scales:
+        rows = [("bicubic shrink + bicubic", None, None, "bicubic"),
+                (f"bicubic shrink + {upscaler}", None, None, upscaler)]
+        models = [MODELS[scale]] + ([JPEG_ROBUST_MODELS[scale]] if scale in JPEG_ROBUST_MODELS else [])
+        models = [m for m in models if zoo.weights_path(m).exists()]
+        for model in models:
+            for quality in (None, 90, 75):
+                for temperature in (0.0, 1.0):
+                    rows.append((f"shrink + expand ({model}, T={temperature:g})", quality, model, temperature))
+        small_scores: dict[str, list[float]] = {m: [] for m in models}
+        for label, quality, model, how in rows:
+            if quality is not None and how == 1.0:
+                continue  # with JPEG in between, the mean latent only (draws add noise to a damaged picture)
+            cells = []
+            for name in SETS:
+                scores = []
+                for original in images[name]:
+                    hr = crop(original, scale)
+                    if model is None:
+                        small = hr.resize((hr.width // scale, hr.height // scale), Image.BICUBIC)
+                        big = upscale_frame(small, scale, how)
+                        scores.append(sr_scores(np.asarray(hr), np.asarray(big), scale))
+                        continue
+                    small = shrink_frame(hr, model)
+                    if quality is None and how == 0.0:
+                        bicubic = hr.resize(small.size, Image.BICUBIC)
+                        small_scores[model].append(psnr(np.asarray(bicubic), np.asarray(small)))
+                    received = through_jpeg(small, quality)
+                    draws = [0] if how == 0.0 else range(args.draws)
+                    per_draw = [sr_scores(np.asarray(hr), np.asarray(expand_frame(received, model, hr.size, seed, how)),
+                                          scale) for seed in draws]
+                    scores.append(np.mean(per_draw, axis=0))
+                p, s = np.mean(scores, axis=0)
+                cells.append(f"{p:.2f} / {s:.4f}")
+                if model is not None:
+                    key = f"{name}_jpeg{quality}" if quality else name
+                    cards.setdefault(model, {}).setdefault(f"T{how:g}", {})[key] = {
+                        "psnr_y": round(float(p), 2), "ssim_y": round(float(s), 4)}
+            small_label = "bicubic" if model is None else ("PNG" if quality is None else f"JPEG q{quality}")
+            print(f"| x{scale} | {label} | {small_label} | " + " | ".join(cells) + " |", flush=True)
+        for model in models:
+            value = float(np.mean(small_scores[model]))
+            cards.setdefault(model, {})["small_vs_bicubic_psnr"] = round(value, 2)
+            print(f"| x{scale} | small picture of {model} vs bicubic downscale (RGB PSNR) | | {value:.2f} (Set5 + Set14) | |")
+
+    print("\n### Speed, 1024x1024 RGB (full-size megapixels per second)\n")
+    print("| model | shrink s | shrink MP/s | expand s | expand MP/s |")
+    print("|---|---|---|---|---|")
+    source = Image.fromarray(np.random.default_rng(0).integers(0, 256, (1024, 1024, 3), dtype=np.uint8))
+    for model in [*MODELS.values(), *JPEG_ROBUST_MODELS.values()]:
+        if not zoo.weights_path(model).exists():
+            continue
+        started = time.perf_counter()
+        small = shrink_frame(source, model)
+        shrink_s = time.perf_counter() - started
+        started = time.perf_counter()
+        expand_frame(small, model, source.size)
+        expand_s = time.perf_counter() - started
+        print(f"| {model} | {shrink_s:.2f} | {1.048576 / shrink_s:.2f} | {expand_s:.2f} | {1.048576 / expand_s:.2f} |")
+        cards.setdefault(model, {})["mp_per_s"] = {"shrink": round(1.048576 / shrink_s, 2),
+                                                   "expand": round(1.048576 / expand_s, 2)}
+    if args.update_cards:
+        merge_into_cards(cards, "python benchmarks/rescale.py --update-cards")
+
+if __name__ == "__main__":
+    main()

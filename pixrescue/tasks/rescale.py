@@ -1,0 +1,133 @@
+"""Invertible shrinking: ``shrink`` makes a small picture with an IRN, and
+``expand`` runs the same network backwards to recover the full size.
+
+What shrinking removes goes into a latent z that the network has learned to
+make look like N(0, I) noise; ``expand`` draws a fresh z (``seed`` makes the
+draw reproducible, ``temperature`` scales it; 0 uses the mean) and inverts.
+The small picture is an ordinary 8-bit picture; its metadata (a PNG text
+chunk, or a JPEG comment, under ``TEXT_KEY``) names the model and the
+original size, so ``expand`` knows what to do.  A picture without it was not
+made by ``shrink``: ``expand`` refuses it (unless told the model) and points
+to ``upscale``.
+
+Sizes that are not multiples of the scale are padded by repeating the edge
+and cropped back on expansion.  Alpha is shrunk and enlarged by bicubic
+interpolation; a grayscale picture goes through as three equal channels.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.nn import functional as F
+
+from .. import zoo
+from ..imaging import ImageLoadError, Picture
+from ..imaging.io import TEXT_KEY
+from ..imaging.tensors import merge_alpha, split_alpha, to_planes
+
+MODELS = {2: "irn.x2", 4: "irn.x4"}
+JPEG_ROBUST_MODELS = {4: "irn.x4-jpeg"}
+# Measured by benchmarks/rescale.py: see README ("Invertible shrinking").
+DEFAULT_TEMPERATURE = 0.0
+
+
+class NotShrunkError(ImageLoadError):
+    """The picture carries no ``shrink`` metadata (or it no longer fits): it
+    cannot be expanded (reported per file like any unusable input)."""
+
+
+def model_for(scale: int, jpeg_robust: bool = False) -> str:
+    table = JPEG_ROBUST_MODELS if jpeg_robust else MODELS
+    if scale not in table:
+        kind = "JPEG-robust " if jpeg_robust else ""
+        raise ValueError(f"no {kind}shrink model for x{scale} (available: "
+                         f"{', '.join(f'x{s}' for s in sorted(table))})")
+    return table[scale]
+
+
+def _rgb(image: Image.Image) -> torch.Tensor:
+    return to_planes(image.convert("RGB")).permute(1, 0, 2, 3).contiguous()
+
+
+def _to_image(x: torch.Tensor, mode: str) -> Image.Image:
+    rgb = x[0].clamp(0, 1).mul(255.0).round_().to(torch.uint8).permute(1, 2, 0).numpy()
+    if mode == "L":
+        return Image.fromarray(rgb.mean(axis=2).round().astype(np.uint8), "L")
+    return Image.fromarray(np.ascontiguousarray(rgb), "RGB")
+
+
+@torch.inference_mode()
+def shrink_frame(frame: Image.Image, model: str) -> Image.Image:
+    """One frame (L, LA, RGB or RGBA) made ``scale`` times smaller (rounded up)."""
+    scale = zoo.get_spec(model).scales[0]
+    colour, alpha = split_alpha(frame)
+    x = _rgb(colour)
+    pad_h, pad_w = -x.shape[2] % scale, -x.shape[3] % scale
+    if pad_h or pad_w:
+        x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
+    small, _ = zoo.load_model(model)(x)
+    size = (x.shape[3] // scale, x.shape[2] // scale)
+    return merge_alpha(_to_image(small, colour.mode), None if alpha is None else alpha.resize(size, Image.BICUBIC))
+
+
+@torch.inference_mode()
+def expand_frame(small: Image.Image, model: str, size: tuple[int, int], seed: int = 0,
+                 temperature: float = DEFAULT_TEMPERATURE) -> Image.Image:
+    """The full-size frame (``size`` = width, height) rebuilt from a small one."""
+    network = zoo.load_model(model)
+    scale = zoo.get_spec(model).scales[0]
+    colour, alpha = split_alpha(small)
+    x = _rgb(colour)
+    shape = (1, network.latent_channels(), x.shape[2], x.shape[3])
+    z = torch.randn(shape, generator=torch.Generator().manual_seed(seed)) * temperature
+    big = network.inverse(x, z)[:, :, : size[1], : size[0]]
+    full = (x.shape[3] * scale, x.shape[2] * scale)
+    return merge_alpha(_to_image(big, colour.mode),
+                       None if alpha is None else alpha.resize(full, Image.BICUBIC).crop((0, 0, *size)))
+
+
+def shrink_picture(picture: Picture, scale: int = 2, jpeg_robust: bool = False) -> Picture:
+    """Every frame shrunk; the metadata names the model and the original size."""
+    model = model_for(scale, jpeg_robust)
+    frames = [shrink_frame(f, model) for f in picture.frames]
+    note = {"model": model, "scale": scale, "width": picture.size[0], "height": picture.size[1],
+            "small": list(frames[0].size)}
+    return Picture(**{**vars(picture), "frames": frames, "jpeg": None,
+                      "text": {**picture.text, TEXT_KEY: json.dumps(note)}})
+
+
+def shrink_note(picture: Picture) -> dict | None:
+    """What ``shrink`` recorded in ``picture``, or None."""
+    try:
+        note = json.loads(picture.text[TEXT_KEY])
+        return note if note.get("model") in zoo.MODELS and zoo.get_spec(note["model"]).task == "rescale" else None
+    except (KeyError, ValueError, AttributeError):
+        return None
+
+
+def expand_picture(picture: Picture, seed: int = 0, temperature: float = DEFAULT_TEMPERATURE,
+                   model: str | None = None) -> Picture:
+    """The full-size picture rebuilt from one ``shrink`` made.  ``model`` forces
+    a rescaling model for a picture whose metadata was lost (for example one a
+    platform re-encoded); the output is then ``scale`` times its size."""
+    note = shrink_note(picture)
+    if model is None:
+        if note is None:
+            raise NotShrunkError("was not made by `pixrescue shrink` (it carries no shrink metadata): "
+                                 "to enlarge it, use `pixrescue upscale`")
+        if tuple(note.get("small", ())) != picture.size:
+            raise NotShrunkError(f"was made by `pixrescue shrink` at {note['small'][0]}x{note['small'][1]} but is "
+                                 f"{picture.size[0]}x{picture.size[1]} now: use `pixrescue upscale`")
+        model, size = note["model"], (int(note["width"]), int(note["height"]))
+    else:
+        spec = zoo.get_spec(model)
+        if spec.task != "rescale":
+            raise ValueError(f"{model} is not a shrink model ({', '.join(n for n, s in zoo.MODELS.items() if s.task == 'rescale')})")
+        size = (picture.size[0] * spec.scales[0], picture.size[1] * spec.scales[0])
+    frames = [expand_frame(f, model, size, seed, temperature) for f in picture.frames]
+    text = {k: v for k, v in picture.text.items() if k != TEXT_KEY}
+    return Picture(**{**vars(picture), "frames": frames, "jpeg": None, "text": text})

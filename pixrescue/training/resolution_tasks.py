@@ -1,0 +1,257 @@
+"""What the upscalers learn (``super-resolution``).
+
+Pairs are made the way the benchmarks make them (and the literature: the
+full-size image cropped to a multiple of 12, the small one by Pillow's
+bicubic downscale, antialiased as MATLAB's ``imresize``), once per training
+image and scale, then cut into aligned random patches with flips and
+quarter turns.  Multi-scale models draw one scale per batch.  The network's
+input comes from ``tasks.upscale.network_input``, the function inference
+uses, so training and use cannot disagree about colour or enlargement.
+Loss: L1 (as EDSR); DRCN adds its recursive supervision.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.nn import functional as F
+
+from .. import zoo
+from ..tasks.upscale import network_input, target_planes
+from .data import load_clean_images, split
+from .metrics import psnr
+
+# Every scale divides the full-size crop.
+ALIGN = 12
+# DRCN: weight of the recursions' own outputs in the loss, against the average.
+RECURSIVE_WEIGHT = 0.3
+
+
+def shrink(image: Image.Image, scale: int) -> Image.Image:
+    return image.resize((image.width // scale, image.height // scale), Image.BICUBIC)
+
+
+class SuperResolutionTask:
+    def __init__(self, config) -> None:
+        self.config = config
+        self.spec = zoo.get_spec(config.model)
+        images = load_clean_images(config.data, config.max_side, mode="RGB")
+        images = [im.crop((0, 0, im.width // ALIGN * ALIGN, im.height // ALIGN * ALIGN)) for im in images
+                  if min(im.size) >= config.patch]
+        train_images, val_images = split(images, config.val_fraction)
+        self.train_images = len(train_images)
+        # Per scale: (input, target) tensors of whole images, (1, C, h, w) each.
+        self.pairs = {s: [self._pair(im, s) for im in train_images] for s in self.spec.scales}
+        self.areas = np.array([im.width * im.height for im in train_images], dtype=np.float64)
+        self.areas /= self.areas.sum()
+        side = 192
+        crops = [im.crop(((im.width - side) // 2 // ALIGN * ALIGN, (im.height - side) // 2 // ALIGN * ALIGN,
+                          (im.width - side) // 2 // ALIGN * ALIGN + side, (im.height - side) // 2 // ALIGN * ALIGN + side))
+                 for im in val_images[:12] if min(im.size) >= side]
+        self.val = {s: [self._pair(im, s) for im in crops] for s in self.spec.scales}
+
+    def _pair(self, image: Image.Image, scale: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return network_input(shrink(image, scale), self.spec, scale), target_planes(image, self.spec)
+
+    def patches_per_epoch(self) -> int:
+        p = self.config.patch
+        first = self.pairs[self.spec.scales[0]]
+        return sum((t.shape[2] // p) * (t.shape[3] // p) for _, t in first)
+
+    def sample(self, batch: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, int]:
+        scale = int(rng.choice(self.spec.scales))
+        hr = self.config.patch // scale * scale
+        lr = hr if self.spec.enlarged_input else hr // scale
+        xs, ys = [], []
+        for index in rng.choice(len(self.areas), size=batch, p=self.areas):
+            x, y = self.pairs[scale][index]
+            top = int(rng.integers((y.shape[2] - hr) // scale + 1)) * scale
+            left = int(rng.integers((y.shape[3] - hr) // scale + 1)) * scale
+            # The input's corner: the same pixel, counted in input pixels.
+            t, v = (top, left) if self.spec.enlarged_input else (top // scale, left // scale)
+            xs.append(x[0, :, t : t + lr, v : v + lr])
+            ys.append(y[0, :, top : top + hr, left : left + hr])
+        x, y = torch.stack(xs), torch.stack(ys)
+        turns, flip = int(rng.integers(4)), int(rng.integers(2))
+        x, y = torch.rot90(x, turns, (2, 3)), torch.rot90(y, turns, (2, 3))
+        if flip:
+            x, y = x.flip(3), y.flip(3)
+        return x.contiguous(), y.contiguous(), scale
+
+    def loss(self, model: torch.nn.Module, batch) -> torch.Tensor:
+        x, y, scale = batch
+        if hasattr(model, "outputs"):  # DRCN: every recursion is supervised too
+            each, out = model.outputs(x)
+            recursive = sum(F.l1_loss(o, y) for o in each) / len(each)
+            return RECURSIVE_WEIGHT * recursive + (1 - RECURSIVE_WEIGHT) * F.l1_loss(out, y)
+        return F.l1_loss(model(x, scale), y)
+
+    @torch.no_grad()
+    def validate(self, model: torch.nn.Module) -> dict:
+        """Mean PSNR (first channel: Y, or R for RGB models, 8-bit) of bicubic and of the network."""
+        model.eval()
+        result: dict[str, Any] = {}
+        for scale, pairs in self.val.items():
+            plain, network = [], []
+            for x, y in pairs:
+                target = (y[0, 0].numpy() * 255).round()
+                out = model(x, scale).clamp(0, 1)[0, 0].numpy()
+                network.append(psnr(target[scale:-scale, scale:-scale], (out * 255).round()[scale:-scale, scale:-scale]))
+                if self.spec.enlarged_input:
+                    base = x[0, 0].numpy()
+                else:
+                    base = F.interpolate(x, scale_factor=scale, mode="bicubic", align_corners=False)[0, 0].clamp(0, 1).numpy()
+                plain.append(psnr(target[scale:-scale, scale:-scale], (base * 255).round()[scale:-scale, scale:-scale]))
+            result[f"x{scale}_psnr_bicubic"] = float(np.mean(plain))
+            result[f"x{scale}_psnr_output"] = float(np.mean(network))
+        result["psnr_output"] = float(np.mean([v for k, v in result.items() if k.endswith("_output")]))
+        result["images"] = len(next(iter(self.val.values())))
+        model.train()
+        return result
+
+    def card(self, arch: str, parameters: int) -> dict[str, Any]:
+        spec = self.spec
+        sees = ("the Y channel of YCbCr (Cb and Cr enlarged by bicubic)" if spec.colour == "y"
+                else "RGB (a grayscale picture as three equal channels)")
+        where = "the bicubic-enlarged picture" if spec.enlarged_input else "the small picture, enlarging inside"
+        scales = ", ".join(f"x{s}" for s in spec.scales)
+        return {
+            "task": "super-resolution",
+            "summary": f"{arch} ({parameters:,} parameters), {scales}; sees {sees}, working on {where}",
+            "colour": sees,
+            "scale": list(spec.scales),
+            "degradation": "bicubic downscale (Pillow, antialiased) of the clean image by the scale",
+            "target": "the clean image",
+        }
+
+
+def round_to_8_bits(x: torch.Tensor) -> torch.Tensor:
+    """Clamped and rounded to 8-bit levels, with a straight-through gradient."""
+    x = x.clamp(0, 1)
+    return x + ((x * 255).round() / 255 - x).detach()
+
+
+def jpeg_straight_through(x: torch.Tensor, qualities: np.ndarray) -> torch.Tensor:
+    """Each picture of ``x`` (8-bit levels) through a real JPEG at its quality
+    (Pillow, 4:2:0); the gradient passes straight through, as if it were not there."""
+    from io import BytesIO
+
+    decoded = []
+    for picture, quality in zip(x.detach(), qualities):
+        array = (picture.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+        buffer = BytesIO()
+        Image.fromarray(array).save(buffer, "JPEG", quality=int(quality))
+        back = np.asarray(Image.open(buffer).convert("RGB"), dtype=np.float32) / 255
+        decoded.append(torch.from_numpy(back).permute(2, 0, 1))
+    return x + (torch.stack(decoded) - x).detach()
+
+
+def bicubic_downscale(x: torch.Tensor, scale: int) -> torch.Tensor:
+    """Antialiased bicubic (Pillow's filter, as torch implements it) to 1/scale."""
+    return F.interpolate(x, scale_factor=1 / scale, mode="bicubic", antialias=True, align_corners=False)
+
+
+class RescalingTask:
+    """The invertible rescaler (IRN's recipe): the small picture is pulled
+    towards a bicubic downscale (L2, weight ``GUIDE_WEIGHT[scale]``), the
+    original is rebuilt from the small picture rounded to 8 bits and a fresh
+    z ~ N(0, I) (L1), and z is pulled towards N(0, I) (sum of z squared).
+    Losses are sums per picture, as in IRN, so their weights compare.
+    ``jpeg``: the small picture also goes through a real JPEG at quality
+    ``JPEG_QUALITIES`` (straight-through gradient) before the rebuild."""
+
+    GUIDE_WEIGHT = {2: 4.0, 4: 16.0}
+    JPEG_QUALITIES = (70, 96)
+    jpeg = False
+
+    def __init__(self, config) -> None:
+        self.config = config
+        self.spec = zoo.get_spec(config.model)
+        self.scale = self.spec.scales[0]
+        images = load_clean_images(config.data, config.max_side, mode="RGB")
+        images = [im for im in images if min(im.size) >= config.patch]
+        train_images, val_images = split(images, config.val_fraction)
+        self.train_images = len(train_images)
+        self.images = [network_input(im, self.spec, 1) for im in train_images]
+        self.areas = np.array([t.shape[2] * t.shape[3] for t in self.images], dtype=np.float64)
+        self.areas /= self.areas.sum()
+        side = 192
+        self.val = [network_input(im.crop(((im.width - side) // 2, (im.height - side) // 2,
+                                           (im.width + side) // 2, (im.height + side) // 2)), self.spec, 1)
+                    for im in val_images[:12] if min(im.size) >= side]
+
+    def patches_per_epoch(self) -> int:
+        p = self.config.patch
+        return sum((t.shape[2] // p) * (t.shape[3] // p) for t in self.images)
+
+    def sample(self, batch: int, rng: np.random.Generator) -> tuple[torch.Tensor, np.ndarray]:
+        p = self.config.patch // self.scale * self.scale
+        crops = []
+        for index in rng.choice(len(self.images), size=batch, p=self.areas):
+            image = self.images[index]
+            top, left = int(rng.integers(image.shape[2] - p + 1)), int(rng.integers(image.shape[3] - p + 1))
+            crops.append(image[0, :, top : top + p, left : left + p])
+        x = torch.rot90(torch.stack(crops), int(rng.integers(4)), (2, 3))
+        if rng.integers(2):
+            x = x.flip(3)
+        qualities = rng.integers(self.JPEG_QUALITIES[0], self.JPEG_QUALITIES[1] + 1, size=batch)
+        return x.contiguous(), qualities
+
+    def loss(self, model: torch.nn.Module, batch) -> torch.Tensor:
+        x, qualities = batch
+        n = x.shape[0]
+        small, z = model(x)
+        guide = ((small - bicubic_downscale(x, self.scale)) ** 2).sum() / n
+        received = round_to_8_bits(small)
+        if self.jpeg:
+            received = jpeg_straight_through(received, qualities)
+        rebuilt = model.inverse(received, torch.randn_like(z))
+        rebuild = (rebuilt - x).abs().sum() / n
+        # IRN's weight for this term is 1 with z the raw high bands; with the
+        # network's fixed latent scale, latent_std**2 keeps the same balance.
+        gaussian = (z**2).sum() / n * model.latent_std**2
+        return self.GUIDE_WEIGHT[self.scale] * guide + rebuild + gaussian
+
+    @torch.no_grad()
+    def validate(self, model: torch.nn.Module) -> dict:
+        """PSNR (RGB, 8-bit) of the small picture against bicubic, and of the
+        rebuilt picture with z = 0 and with one draw of z ~ N(0, I)."""
+        model.eval()
+        generator = torch.Generator().manual_seed(0)
+        small_scores, zero_scores, drawn_scores = [], [], []
+        for x in self.val:
+            small, z = model(x)
+            received = round_to_8_bits(small)
+            if self.jpeg:
+                received = jpeg_straight_through(received, np.array([90]))
+            reference = (x[0].permute(1, 2, 0).numpy() * 255).round()
+            as_bytes = lambda t: (t.clamp(0, 1)[0].permute(1, 2, 0).numpy() * 255).round()  # noqa: E731
+            small_scores.append(psnr(as_bytes(bicubic_downscale(x, self.scale)), as_bytes(received)))
+            zero_scores.append(psnr(reference, as_bytes(model.inverse(received, torch.zeros_like(z)))))
+            drawn = torch.randn(z.shape, generator=generator)
+            drawn_scores.append(psnr(reference, as_bytes(model.inverse(received, drawn))))
+        model.train()
+        return {"psnr_small": float(np.mean(small_scores)), "psnr_zero_z": float(np.mean(zero_scores)),
+                "psnr_output": float(np.mean(drawn_scores)), "images": len(self.val)}
+
+    def card(self, arch: str, parameters: int) -> dict[str, Any]:
+        s = self.scale
+        jpeg = (f", the small picture through a real JPEG at quality {self.JPEG_QUALITIES[0]}-"
+                f"{self.JPEG_QUALITIES[1]} (straight-through gradient)" if self.jpeg else "")
+        return {
+            "task": "invertible-rescaling",
+            "summary": f"{arch} ({parameters:,} parameters), x{s}: full-size RGB -> small RGB picture + latent z; "
+            "exact inverse",
+            "colour": "RGB",
+            "scale": [s],
+            "degradation": f"small picture rounded to 8 bits{jpeg}; z drawn afresh from N(0, I)",
+            "target": f"small: bicubic downscale (L2, weight {self.GUIDE_WEIGHT[s]}); rebuilt: the original (L1); "
+            "z: N(0, I) (sum of squares)",
+        }
+
+
+class JpegRobustRescalingTask(RescalingTask):
+    jpeg = True
