@@ -26,7 +26,7 @@ def card(name):
     return json.loads(zoo.card_path(name).read_text())
 
 
-@pytest.mark.parametrize("name", ["irn.x2", "irn.x4", "irn.x4-jpeg"])
+@pytest.mark.parametrize("name", ["irn.x2", "irn.x4"])
 def test_expand_of_shrink_beats_bicubic_by_the_card_margin(photo, name):
     scale = zoo.get_spec(name).scales[0]
     hr = photo.crop((0, 0, 448, 300))
@@ -66,10 +66,18 @@ def test_cli_round_trip_keeps_metadata_size_and_alpha(photo, tmp_path):
 
 def test_jpeg_output_carries_the_metadata_in_its_comment(photo, tmp_path):
     photo.save(tmp_path / "cat.png")
-    assert run("shrink", tmp_path / "cat.png", "-s", "4", "--jpeg-robust", "-o", tmp_path / "small.jpg").exit_code == 0
-    assert json.loads(load(tmp_path / "small.jpg").text[TEXT_KEY])["model"] == "irn.x4-jpeg"
+    assert run("shrink", tmp_path / "cat.png", "-s", "4", "-o", tmp_path / "small.jpg").exit_code == 0
+    assert json.loads(load(tmp_path / "small.jpg").text[TEXT_KEY])["model"] == "irn.x4"
     assert run("expand", tmp_path / "small.jpg", "-o", tmp_path / "big.png").exit_code == 0
     assert Image.open(tmp_path / "big.png").size == photo.size
+
+
+def test_jpeg_robust_shrink_says_its_weights_do_not_ship(photo, tmp_path):
+    photo.save(tmp_path / "cat.png")
+    result = run("shrink", tmp_path / "cat.png", "-s", "4", "--jpeg-robust", "-o", tmp_path / "small.png")
+    assert result.exit_code == 2 and "no weights" in result.output and not (tmp_path / "small.png").exists()
+    result = run("shrink", tmp_path / "cat.png", "-s", "2", "--jpeg-robust", "-o", tmp_path / "small.png")
+    assert result.exit_code == 2 and "x4" in result.output
 
 
 def test_seed_makes_the_draw_reproducible_and_temperature_matters(photo):
