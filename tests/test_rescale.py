@@ -104,3 +104,12 @@ def test_a_resized_small_picture_is_refused_but_a_model_can_be_forced(photo, tmp
         expand(resized)
     forced = expand(resized, model="irn.x2")
     assert forced.size == (64, 48)
+
+
+def test_tiled_shrink_and_expand_equal_the_whole_picture(photo):
+    hr = photo.crop((0, 0, 448, 300))
+    whole, tiled = shrink_frame(hr, "irn.x4", tile=None), shrink_frame(hr, "irn.x4", tile=24)
+    assert np.abs(np.asarray(whole, dtype=int) - np.asarray(tiled, dtype=int)).max() <= 1
+    big_whole = np.asarray(expand_frame(whole, "irn.x4", hr.size, tile=None), dtype=int)
+    big_tiled = np.asarray(expand_frame(whole, "irn.x4", hr.size, tile=24), dtype=int)
+    assert np.abs(big_whole - big_tiled).max() <= 1

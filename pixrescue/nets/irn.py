@@ -15,6 +15,8 @@ exactly: it is not a second network.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 from torch import Tensor, nn
 
@@ -121,22 +123,39 @@ class IRN(nn.Module):
             for i in range(stages)
         )
 
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """(N, 3, H, W), H and W multiples of ``scale`` -> (small picture, z)."""
+    # How far one output value of a stage's coupling blocks sees, in the stage's
+    # pixels: each block runs F, then G and H, three 3x3 convolutions each.
+    def stage_radius(self) -> int:
+        return 6 * len(self.stages[0])
+
+    def forward(self, x: Tensor, run: Callable | None = None) -> tuple[Tensor, Tensor]:
+        """(N, 3, H, W), H and W multiples of ``scale`` -> (small picture, z).
+        ``run(function, tensor)`` may evaluate each stage's blocks (tiled, for
+        example); the Haar steps are pixel-local and need no context."""
+        run = run or (lambda function, h: function(h))
         h = x
         for stage in self.stages:
-            h = to_picture_first(haar(h))
-            for block in stage:
-                h = block(h)
+            h = run(lambda t, stage=stage: _through(stage, t), to_picture_first(haar(h)))
         return h[:, : self.channels], h[:, self.channels :] / self.latent_std
 
-    def inverse(self, small: Tensor, z: Tensor) -> Tensor:
+    def inverse(self, small: Tensor, z: Tensor, run: Callable | None = None) -> Tensor:
+        run = run or (lambda function, h: function(h))
         h = torch.cat([small, z * self.latent_std], dim=1)
         for index in reversed(range(len(self.stages))):
-            for block in reversed(self.stages[index]):
-                h = block.inverse(h)
-            h = inverse_haar(from_picture_first(h))
+            h = inverse_haar(from_picture_first(run(lambda t, stage=self.stages[index]: _back(stage, t), h)))
         return h
 
     def latent_channels(self) -> int:
         return self.channels * (self.scale**2 - 1)
+
+
+def _through(blocks: nn.ModuleList, h: Tensor) -> Tensor:
+    for block in blocks:
+        h = block(h)
+    return h
+
+
+def _back(blocks: nn.ModuleList, h: Tensor) -> Tensor:
+    for block in reversed(blocks):
+        h = block.inverse(h)
+    return h

@@ -28,8 +28,11 @@ from .. import zoo
 from ..imaging import ImageLoadError, Picture
 from ..imaging.io import TEXT_KEY
 from ..imaging.tensors import merge_alpha, split_alpha, to_planes
+from ..runner import run_tiled
 
 MODELS = {2: "irn.x2", 4: "irn.x4"}
+# Side of the kept centre of each tile of a stage's coupling blocks (in that stage's pixels).
+TILE = 512
 JPEG_ROBUST_MODELS = {4: "irn.x4-jpeg"}
 # Measured by benchmarks/rescale.py: see README ("Invertible shrinking").
 DEFAULT_TEMPERATURE = 0.0
@@ -49,6 +52,11 @@ def model_for(scale: int, jpeg_robust: bool = False) -> str:
     return table[scale]
 
 
+def _tiled(network, tile: int | None):
+    """Run each stage's coupling blocks tile by tile, with a margin as wide as they see."""
+    return lambda function, h: run_tiled(function, h, margin=network.stage_radius(), tile=tile)
+
+
 def _rgb(image: Image.Image) -> torch.Tensor:
     return to_planes(image.convert("RGB")).permute(1, 0, 2, 3).contiguous()
 
@@ -61,22 +69,24 @@ def _to_image(x: torch.Tensor, mode: str) -> Image.Image:
 
 
 @torch.inference_mode()
-def shrink_frame(frame: Image.Image, model: str) -> Image.Image:
-    """One frame (L, LA, RGB or RGBA) made ``scale`` times smaller (rounded up)."""
+def shrink_frame(frame: Image.Image, model: str, tile: int | None = TILE) -> Image.Image:
+    """One frame (L, LA, RGB or RGBA) made ``scale`` times smaller (rounded up).
+    ``tile`` bounds memory (None: the whole picture at once; the result is the same)."""
     scale = zoo.get_spec(model).scales[0]
     colour, alpha = split_alpha(frame)
     x = _rgb(colour)
     pad_h, pad_w = -x.shape[2] % scale, -x.shape[3] % scale
     if pad_h or pad_w:
         x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
-    small, _ = zoo.load_model(model)(x)
+    network = zoo.load_model(model)
+    small, _ = network(x, run=_tiled(network, tile))
     size = (x.shape[3] // scale, x.shape[2] // scale)
     return merge_alpha(_to_image(small, colour.mode), None if alpha is None else alpha.resize(size, Image.BICUBIC))
 
 
 @torch.inference_mode()
 def expand_frame(small: Image.Image, model: str, size: tuple[int, int], seed: int = 0,
-                 temperature: float = DEFAULT_TEMPERATURE) -> Image.Image:
+                 temperature: float = DEFAULT_TEMPERATURE, tile: int | None = TILE) -> Image.Image:
     """The full-size frame (``size`` = width, height) rebuilt from a small one."""
     network = zoo.load_model(model)
     scale = zoo.get_spec(model).scales[0]
@@ -84,7 +94,7 @@ def expand_frame(small: Image.Image, model: str, size: tuple[int, int], seed: in
     x = _rgb(colour)
     shape = (1, network.latent_channels(), x.shape[2], x.shape[3])
     z = torch.randn(shape, generator=torch.Generator().manual_seed(seed)) * temperature
-    big = network.inverse(x, z)[:, :, : size[1], : size[0]]
+    big = network.inverse(x, z, run=_tiled(network, tile))[:, :, : size[1], : size[0]]
     full = (x.shape[3] * scale, x.shape[2] * scale)
     return merge_alpha(_to_image(big, colour.mode),
                        None if alpha is None else alpha.resize(full, Image.BICUBIC).crop((0, 0, *size)))
