@@ -26,6 +26,7 @@ def run_tiled(model: nn.Module, x: torch.Tensor, margin: int, tile: int | None =
     (upscalers); tiles and margins are counted in input pixels.
     """
     _, _, height, width = x.shape
+    s = scale
     if tile is None or (height <= tile + 2 * margin and width <= tile + 2 * margin):
         return model(x)
     out: torch.Tensor | None = None
@@ -37,7 +38,6 @@ def run_tiled(model: nn.Module, x: torch.Tensor, margin: int, tile: int | None =
             piece = model(x[:, :, t0:t1, l0:l1])
             if out is None:
                 out = x.new_empty((x.shape[0], piece.shape[1], height * scale, width * scale))
-            s = scale
             out[:, :, top * s : bottom * s, left * s : right * s] = \
                 piece[:, :, (top - t0) * s : (bottom - t0) * s, (left - l0) * s : (right - l0) * s]
     assert out is not None

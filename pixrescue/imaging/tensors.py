@@ -44,3 +44,17 @@ def from_planes(planes: torch.Tensor, mode: str) -> Image.Image:
     if mode == "L":
         return Image.fromarray(array[0], "L")
     return Image.fromarray(np.ascontiguousarray(array.transpose(1, 2, 0)), mode)
+
+
+def to_rgb_batch(image: Image.Image) -> torch.Tensor:
+    """An L or RGB image as one RGB picture, shape (1, 3, H, W) (grayscale as three equal channels)."""
+    return to_planes(image.convert("RGB")).permute(1, 0, 2, 3).contiguous()
+
+
+def from_rgb_batch(x: torch.Tensor, mode: str) -> Image.Image:
+    """Inverse of :func:`to_rgb_batch` (first picture of the batch), rounded to 8
+    bits; ``mode`` "L" averages the three channels back into one."""
+    rgb = x[0].clamp(0, 1).mul(255.0).round_().to(torch.uint8).permute(1, 2, 0).numpy()
+    if mode == "L":
+        return Image.fromarray(rgb.mean(axis=2).round().astype(np.uint8), "L")
+    return Image.fromarray(np.ascontiguousarray(rgb), "RGB")

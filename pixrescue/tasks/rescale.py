@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import torch
 from PIL import Image
 from torch.nn import functional as F
@@ -27,7 +26,7 @@ from torch.nn import functional as F
 from .. import zoo
 from ..imaging import ImageLoadError, Picture
 from ..imaging.io import TEXT_KEY
-from ..imaging.tensors import merge_alpha, split_alpha, to_planes
+from ..imaging.tensors import from_rgb_batch, merge_alpha, split_alpha, to_rgb_batch
 from ..runner import run_tiled
 
 MODELS = {2: "irn.x2", 4: "irn.x4"}
@@ -58,31 +57,20 @@ def _tiled(network, tile: int | None):
     return lambda function, h: run_tiled(function, h, margin=network.stage_radius(), tile=tile)
 
 
-def _rgb(image: Image.Image) -> torch.Tensor:
-    return to_planes(image.convert("RGB")).permute(1, 0, 2, 3).contiguous()
-
-
-def _to_image(x: torch.Tensor, mode: str) -> Image.Image:
-    rgb = x[0].clamp(0, 1).mul(255.0).round_().to(torch.uint8).permute(1, 2, 0).numpy()
-    if mode == "L":
-        return Image.fromarray(rgb.mean(axis=2).round().astype(np.uint8), "L")
-    return Image.fromarray(np.ascontiguousarray(rgb), "RGB")
-
-
 @torch.inference_mode()
 def shrink_frame(frame: Image.Image, model: str, tile: int | None = TILE) -> Image.Image:
     """One frame (L, LA, RGB or RGBA) made ``scale`` times smaller (rounded up).
     ``tile`` bounds memory (None: the whole picture at once; the result is the same)."""
     scale = zoo.get_spec(model).scales[0]
     colour, alpha = split_alpha(frame)
-    x = _rgb(colour)
+    x = to_rgb_batch(colour)
     pad_h, pad_w = -x.shape[2] % scale, -x.shape[3] % scale
     if pad_h or pad_w:
         x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
     network = zoo.load_model(model)
     small, _ = network(x, run=_tiled(network, tile))
     size = (x.shape[3] // scale, x.shape[2] // scale)
-    return merge_alpha(_to_image(small, colour.mode), None if alpha is None else alpha.resize(size, Image.BICUBIC))
+    return merge_alpha(from_rgb_batch(small, colour.mode), None if alpha is None else alpha.resize(size, Image.BICUBIC))
 
 
 @torch.inference_mode()
@@ -92,12 +80,12 @@ def expand_frame(small: Image.Image, model: str, size: tuple[int, int], seed: in
     network = zoo.load_model(model)
     scale = zoo.get_spec(model).scales[0]
     colour, alpha = split_alpha(small)
-    x = _rgb(colour)
+    x = to_rgb_batch(colour)
     shape = (1, network.latent_channels(), x.shape[2], x.shape[3])
     z = torch.randn(shape, generator=torch.Generator().manual_seed(seed)) * temperature
     big = network.inverse(x, z, run=_tiled(network, tile))[:, :, : size[1], : size[0]]
     full = (x.shape[3] * scale, x.shape[2] * scale)
-    return merge_alpha(_to_image(big, colour.mode),
+    return merge_alpha(from_rgb_batch(big, colour.mode),
                        None if alpha is None else alpha.resize(full, Image.BICUBIC).crop((0, 0, *size)))
 
 

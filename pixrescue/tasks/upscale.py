@@ -16,14 +16,13 @@ interpolation; every frame of an animation is enlarged.
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from PIL import Image
 
 from .. import zoo
 from ..imaging import Picture
 from ..imaging.jpeg import JpegInfo
-from ..imaging.tensors import from_planes, merge_alpha, split_alpha, to_planes
+from ..imaging.tensors import from_planes, from_rgb_batch, merge_alpha, split_alpha, to_planes, to_rgb_batch
 from ..runner import run_tiled
 from .restore import restore_frame
 
@@ -72,18 +71,13 @@ def resolve_method(method: str | None, scale: int) -> str:
 def network_input(image: Image.Image, spec: zoo.ModelSpec, scale: int) -> torch.Tensor:
     """What the upscaler ``spec`` sees of an L or RGB picture: (1, C, H, W) in
     [0, 1]; C = 1 (Y, or the grey plane) or 3 (RGB).  Training makes its
-    inputs with this function too."""
+    inputs with this function too, and its targets (``scale`` 1)."""
     if spec.colour == "y":
         plane = image if image.mode == "L" else image.convert("YCbCr").getchannel(0)
         if spec.enlarged_input and scale > 1:
             plane = plane.resize((plane.width * scale, plane.height * scale), Image.BICUBIC)
         return to_planes(plane)
-    return to_planes(image.convert("RGB")).permute(1, 0, 2, 3).contiguous()
-
-
-def target_planes(image: Image.Image, spec: zoo.ModelSpec) -> torch.Tensor:
-    """The full-size picture as the network should produce it (training targets)."""
-    return network_input(image, spec, 1)
+    return to_rgb_batch(image)
 
 
 @torch.inference_mode()
@@ -107,10 +101,7 @@ def enlarge_with_model(image: Image.Image, scale: int, model: str, tile: int | N
             return y
         _, cb, cr = image.convert("YCbCr").resize(size, Image.BICUBIC).split()
         return Image.merge("YCbCr", (y, cb, cr)).convert("RGB")
-    rgb = out[0].clamp(0, 1).mul(255.0).round_().to(torch.uint8).permute(1, 2, 0).numpy()
-    if image.mode == "L":
-        return Image.fromarray(rgb.mean(axis=2).round().astype(np.uint8), "L")
-    return Image.fromarray(np.ascontiguousarray(rgb), "RGB")
+    return from_rgb_batch(out, image.mode)
 
 
 def upscale_frame(frame: Image.Image, scale: int, method: str | None = None, deblock: bool = False,

@@ -20,7 +20,7 @@ from PIL import Image
 from torch.nn import functional as F
 
 from .. import zoo
-from ..tasks.upscale import network_input, target_planes
+from ..tasks.upscale import network_input
 from .data import load_clean_images, split
 from .metrics import psnr
 
@@ -28,6 +28,17 @@ from .metrics import psnr
 ALIGN = 12
 # DRCN: weight of the recursions' own outputs in the loss, against the average.
 RECURSIVE_WEIGHT = 0.3
+
+
+def validation_crops(images: list[Image.Image], align: int, side: int = 192, count: int = 12) -> list[Image.Image]:
+    """The centre ``side`` x ``side`` of the first ``count`` held-out pictures that
+    are large enough, its corner on a multiple of ``align``."""
+    crops = []
+    for image in images[:count]:
+        if min(image.size) >= side:
+            left, top = (image.width - side) // 2 // align * align, (image.height - side) // 2 // align * align
+            crops.append(image.crop((left, top, left + side, top + side)))
+    return crops
 
 
 def shrink(image: Image.Image, scale: int) -> Image.Image:
@@ -47,14 +58,11 @@ class SuperResolutionTask:
         self.pairs = {s: [self._pair(im, s) for im in train_images] for s in self.spec.scales}
         self.areas = np.array([im.width * im.height for im in train_images], dtype=np.float64)
         self.areas /= self.areas.sum()
-        side = 192
-        crops = [im.crop(((im.width - side) // 2 // ALIGN * ALIGN, (im.height - side) // 2 // ALIGN * ALIGN,
-                          (im.width - side) // 2 // ALIGN * ALIGN + side, (im.height - side) // 2 // ALIGN * ALIGN + side))
-                 for im in val_images[:12] if min(im.size) >= side]
+        crops = validation_crops(val_images, ALIGN)
         self.val = {s: [self._pair(im, s) for im in crops] for s in self.spec.scales}
 
     def _pair(self, image: Image.Image, scale: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return network_input(shrink(image, scale), self.spec, scale), target_planes(image, self.spec)
+        return network_input(shrink(image, scale), self.spec, scale), network_input(image, self.spec, 1)
 
     def patches_per_epoch(self) -> int:
         p = self.config.patch
@@ -178,10 +186,7 @@ class RescalingTask:
         self.images = [network_input(im, self.spec, 1) for im in train_images]
         self.areas = np.array([t.shape[2] * t.shape[3] for t in self.images], dtype=np.float64)
         self.areas /= self.areas.sum()
-        side = 192
-        self.val = [network_input(im.crop(((im.width - side) // 2, (im.height - side) // 2,
-                                           (im.width + side) // 2, (im.height + side) // 2)), self.spec, 1)
-                    for im in val_images[:12] if min(im.size) >= side]
+        self.val = [network_input(im, self.spec, 1) for im in validation_crops(val_images, 1)]
 
     def patches_per_epoch(self) -> int:
         p = self.config.patch
