@@ -59,7 +59,8 @@ output_options = [
                  help="Flatten transparency onto this colour (needed for JPEG output of images with alpha)."),
     click.option("--overwrite", is_flag=True, help="Replace existing files (and the input, if it is the output)."),
     click.option("--max-pixels", type=int, default=None,
-                 help="Refuse images larger than this many pixels (default: Pillow's 89,478,485)."),
+                 help="Refuse images larger than this many pixels, read or (upscale, expand) written "
+                 "(default: Pillow's 89,478,485)."),
 ]
 
 
@@ -126,6 +127,7 @@ def upscale(inputs, output, recursive, extension, quality, background, overwrite
             deblock) -> None:
     """Enlarge INPUTS (files or folders) SCALE times."""
     from . import zoo
+    from .imaging.io import DEFAULT_MAX_PIXELS
     from .tasks.upscale import INTERPOLATIONS, resolve_method, upscale_picture
 
     factor = int(scale)
@@ -136,7 +138,8 @@ def upscale(inputs, output, recursive, extension, quality, background, overwrite
     except (ValueError, FileNotFoundError) as exc:
         _fail(str(exc))
     _run_images(inputs, output, recursive, extension, f".x{factor}",
-                lambda picture: upscale_picture(picture, factor, method, deblock), "upscaled",
+                lambda picture: upscale_picture(picture, factor, method, deblock, max_pixels or DEFAULT_MAX_PIXELS),
+                "upscaled",
                 overwrite=overwrite, quality=quality, background=background, max_pixels=max_pixels)
 
 
@@ -177,11 +180,13 @@ def shrink(inputs, output, recursive, extension, quality, background, overwrite,
 def expand(inputs, output, recursive, extension, quality, background, overwrite, max_pixels, seed, temperature,
            model) -> None:
     """Recover the full-size pictures from small ones that `pixrescue shrink` made."""
+    from .imaging.io import DEFAULT_MAX_PIXELS
     from .tasks.rescale import DEFAULT_TEMPERATURE, expand_picture
 
     temperature = DEFAULT_TEMPERATURE if temperature is None else temperature
     _run_images(inputs, output, recursive, extension, ".expanded",
-                lambda picture: expand_picture(picture, seed, temperature, model), "expanded",
+                lambda picture: expand_picture(picture, seed, temperature, model, max_pixels or DEFAULT_MAX_PIXELS),
+                "expanded",
                 overwrite=overwrite, quality=quality, background=background, max_pixels=max_pixels)
 
 

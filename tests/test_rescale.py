@@ -113,3 +113,15 @@ def test_tiled_shrink_and_expand_equal_the_whole_picture(photo):
     big_whole = np.asarray(expand_frame(whole, "irn.x4", hr.size, tile=None), dtype=int)
     big_tiled = np.asarray(expand_frame(whole, "irn.x4", hr.size, tile=24), dtype=int)
     assert np.abs(big_whole - big_tiled).max() <= 1
+
+
+def test_a_note_that_does_not_fit_the_picture_or_the_limit_is_refused(photo, tmp_path):
+    small = shrink(photo.crop((0, 0, 128, 96)), 2)
+    note = json.loads(small.text[TEXT_KEY])
+    forged = small.with_frames(small.frames)
+    forged.text = {**small.text, TEXT_KEY: json.dumps({**note, "width": 100000, "height": 100000})}
+    with pytest.raises(NotShrunkError, match="does not fit"):
+        expand(forged)
+    save(small, tmp_path / "small.png")
+    result = run("expand", tmp_path / "small.png", "-o", tmp_path / "big.png", "--max-pixels", 5000)
+    assert result.exit_code == 1 and "over the limit" in result.output and not (tmp_path / "big.png").exists()

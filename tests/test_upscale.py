@@ -70,3 +70,11 @@ def test_bad_scale_and_bad_file_fail_cleanly(photo, tmp_path):
     (tmp_path / "bad.jpg").write_bytes(b"not a jpeg")
     result = run(tmp_path / "bad.jpg", "-o", tmp_path / "out.png")
     assert result.exit_code == 1 and "bad.jpg" in result.output and not (tmp_path / "out.png").exists()
+
+
+def test_an_output_over_max_pixels_is_refused_before_any_work(photo, tmp_path):
+    photo.resize((100, 80)).save(tmp_path / "a.png")
+    photo.resize((40, 30)).save(tmp_path / "b.png")
+    result = run(tmp_path / "a.png", tmp_path / "b.png", "-s", "4", "-m", "bicubic", "--max-pixels", 20000)
+    assert result.exit_code == 1 and "over the limit of 20,000" in result.output and "400x320" in result.output
+    assert not (tmp_path / "a.x4.png").exists() and Image.open(tmp_path / "b.x4.png").size == (160, 120)

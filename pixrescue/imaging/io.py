@@ -68,6 +68,15 @@ class ImageSaveError(Exception):
     """An output that cannot be written; the message is one line."""
 
 
+def check_output_size(size: tuple[int, int], max_pixels: int | None = DEFAULT_MAX_PIXELS) -> None:
+    """Refuse, before any work, an output larger than ``max_pixels``: the
+    enlarging commands apply the input's limit to what they would write too
+    (a 20-megapixel input enlarged x4 would be 320 megapixels)."""
+    if max_pixels is not None and size[0] * size[1] > max_pixels:
+        raise ImageSaveError(f"the output would be {size[0]}x{size[1]} ({size[0] * size[1]:,} pixels), over the "
+                             f"limit of {max_pixels:,} (--max-pixels)")
+
+
 @dataclass
 class Picture:
     """Everything a file holds that restoration must keep."""

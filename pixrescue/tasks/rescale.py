@@ -25,7 +25,7 @@ from torch.nn import functional as F
 
 from .. import zoo
 from ..imaging import ImageLoadError, Picture
-from ..imaging.io import TEXT_KEY
+from ..imaging.io import DEFAULT_MAX_PIXELS, TEXT_KEY, check_output_size
 from ..imaging.tensors import from_rgb_batch, merge_alpha, split_alpha, to_rgb_batch
 from ..runner import run_tiled
 
@@ -109,10 +109,11 @@ def shrink_note(picture: Picture) -> dict | None:
 
 
 def expand_picture(picture: Picture, seed: int = 0, temperature: float = DEFAULT_TEMPERATURE,
-                   model: str | None = None) -> Picture:
+                   model: str | None = None, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Picture:
     """The full-size picture rebuilt from one ``shrink`` made.  ``model`` forces
     a rescaling model for a picture whose metadata was lost (for example one a
-    platform re-encoded); the output is then ``scale`` times its size."""
+    platform re-encoded); the output is then ``scale`` times its size.  An
+    output over ``max_pixels`` is refused (ImageSaveError) before any work."""
     note = shrink_note(picture)
     if model is None:
         if note is None:
@@ -122,11 +123,16 @@ def expand_picture(picture: Picture, seed: int = 0, temperature: float = DEFAULT
             raise NotShrunkError(f"was made by `pixrescue shrink` at {note['small'][0]}x{note['small'][1]} but is "
                                  f"{picture.size[0]}x{picture.size[1]} now: use `pixrescue upscale`")
         model, size = note["model"], (int(note["width"]), int(note["height"]))
+        scale = zoo.get_spec(model).scales[0]
+        if tuple(-(-side // scale) for side in size) != picture.size:
+            raise NotShrunkError(f"its shrink metadata does not fit it (a {size[0]}x{size[1]} original cannot give "
+                                 f"{picture.size[0]}x{picture.size[1]} at x{scale}): use `pixrescue upscale`")
     else:
         spec = zoo.get_spec(model)
         if spec.task != "rescale":
             raise ValueError(f"{model} is not a shrink model ({', '.join(n for n, s in zoo.MODELS.items() if s.task == 'rescale')})")
         size = (picture.size[0] * spec.scales[0], picture.size[1] * spec.scales[0])
+    check_output_size(size, max_pixels)
     frames = [expand_frame(f, model, size, seed, temperature) for f in picture.frames]
     text = {k: v for k, v in picture.text.items() if k != TEXT_KEY}
     return Picture(**{**vars(picture), "frames": frames, "jpeg": None, "text": text})

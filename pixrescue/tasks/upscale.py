@@ -21,6 +21,7 @@ from PIL import Image
 
 from .. import zoo
 from ..imaging import Picture
+from ..imaging.io import DEFAULT_MAX_PIXELS, check_output_size
 from ..imaging.jpeg import JpegInfo
 from ..imaging.tensors import from_planes, from_rgb_batch, merge_alpha, split_alpha, to_planes, to_rgb_batch
 from ..runner import run_tiled
@@ -119,9 +120,12 @@ def upscale_frame(frame: Image.Image, scale: int, method: str | None = None, deb
     return merge_alpha(enlarged, None if alpha is None else alpha.resize(size, Image.BICUBIC))
 
 
-def upscale_picture(picture: Picture, scale: int, method: str | None = None, deblock: bool | None = None) -> Picture:
-    """Every frame enlarged; ``deblock`` None means: when the source is a JPEG."""
+def upscale_picture(picture: Picture, scale: int, method: str | None = None, deblock: bool | None = None,
+                    max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Picture:
+    """Every frame enlarged; ``deblock`` None means: when the source is a JPEG.
+    An output over ``max_pixels`` is refused (ImageSaveError) before any work."""
     method = resolve_method(method, scale)
+    check_output_size((picture.size[0] * scale, picture.size[1] * scale), max_pixels)
     deblock = picture.jpeg is not None if deblock is None else deblock
     return picture.with_frames([
         upscale_frame(f, scale, method, deblock, picture.jpeg, picture.orientation) for f in picture.frames
