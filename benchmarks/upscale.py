@@ -2,7 +2,7 @@
 JPEG-aware path, and speed.
 
     python benchmarks/upscale.py [--data ../shared/data/dev] [--scales 2 3 4] [--jpeg-qualities 30 50]
-                                 [--tables quality jpeg speed] [--update-cards]
+                                 [--tables quality jpeg speed] [--methods bicubic vdsr ...] [--update-cards]
 
 Protocol (the literature's): the HR image is cropped to a multiple of the
 scale, the LR image made by Pillow's bicubic downscale (antialiased, a = -0.5,
@@ -44,17 +44,22 @@ def pair(hr: Image.Image, scale: int) -> tuple[Image.Image, Image.Image]:
     return hr, hr.resize((hr.width // scale, hr.height // scale), Image.BICUBIC)
 
 
-def methods_for(scale: int) -> list[str]:
-    return [*INTERPOLATIONS, *(m for m in upscale_models()
-                               if scale in zoo.get_spec(m).scales and zoo.weights_path(m).exists())]
+def methods_for(scale: int, chosen: list[str] | None = None) -> list[str]:
+    """The interpolations and every shipped upscaler that knows ``scale``; ``chosen``
+    keeps only those named (an interpolation, an architecture or a model name)."""
+    every = [*INTERPOLATIONS, *(m for m in upscale_models()
+                                if scale in zoo.get_spec(m).scales and zoo.weights_path(m).exists())]
+    if chosen is None:
+        return every
+    return [m for m in every if m in chosen or m.split(".")[0] in chosen]
 
 
-def quality_table(images, scales, cards) -> None:
+def quality_table(images, scales, cards, chosen=None) -> None:
     print("### Set5 / Set14, Y-channel PSNR (dB) / SSIM\n")
     print("| method | scale | Set5 | Set14 |")
     print("|---|---|---|---|")
     for scale in scales:
-        for method in methods_for(scale):
+        for method in methods_for(scale, chosen):
             cells = []
             for name in SETS:
                 scores = []
@@ -89,13 +94,13 @@ def jpeg_table(images, scales, qualities) -> None:
                       f"{np.mean(aware) - np.mean(plain):+.2f} |", flush=True)
 
 
-def speed_table(scales, cards) -> None:
+def speed_table(scales, cards, chosen=None) -> None:
     print("\n### Speed, 256x256 RGB input (output megapixels per second)\n")
     print("| method | scale | seconds | output MP/s |")
     print("|---|---|---|---|")
     source = Image.fromarray(np.random.default_rng(0).integers(0, 256, (256, 256, 3), dtype=np.uint8))
     for scale in scales:
-        for method in methods_for(scale):
+        for method in methods_for(scale, chosen):
             times = []
             for _ in range(2):
                 started = time.perf_counter()
@@ -115,16 +120,19 @@ def main() -> None:
     parser.add_argument("--jpeg-qualities", type=int, nargs="+", default=[30, 50])
     parser.add_argument("--tables", nargs="+", default=["quality", "jpeg", "speed"],
                         choices=["quality", "jpeg", "speed"])
+    parser.add_argument("--methods", nargs="+", default=None,
+                        help="Only these methods (interpolations, architectures or model names) in the "
+                        "quality and speed tables.")
     parser.add_argument("--update-cards", action="store_true")
     args = parser.parse_args()
     images = {name: load_set(args.data / name, gray=False) for name in SETS}
     cards: dict[str, dict] = {m: {} for m in upscale_models()}
     if "quality" in args.tables:
-        quality_table(images, args.scales, cards)
+        quality_table(images, args.scales, cards, args.methods)
     if "jpeg" in args.tables:
         jpeg_table(images, args.scales, args.jpeg_qualities)
     if "speed" in args.tables:
-        speed_table(args.scales, cards)
+        speed_table(args.scales, cards, args.methods)
     if args.update_cards:
         merge_into_cards(cards, "python benchmarks/upscale.py --update-cards")
 

@@ -92,7 +92,12 @@ def merge_into_cards(found: dict[str, dict], command: str) -> None:
         if not metrics or not path.exists():
             continue
         card = json.loads(path.read_text())
-        card.setdefault("metrics", {}).update(metrics)
+        known = card.setdefault("metrics", {})
+        for key, value in metrics.items():  # one table's run keeps the other tables' figures
+            if isinstance(value, dict) and isinstance(known.get(key), dict):
+                known[key].update(value)
+            else:
+                known[key] = value
         card["metrics_command"] = command
         path.write_text(json.dumps(card, indent=2) + "\n")
         print(f"updated {path}")
