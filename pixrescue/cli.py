@@ -147,8 +147,8 @@ def upscale(inputs, output, recursive, extension, quality, background, overwrite
 @with_output_options
 @click.option("-s", "--scale", type=click.Choice(["2", "4"]), default="2", show_default=True)
 @click.option("--jpeg-robust", is_flag=True,
-              help="Use the model trained to survive a JPEG re-compression of the small picture "
-              "(x4; registered, but its weights do not ship yet: see README).")
+              help="x4 only: use the model trained to survive a JPEG re-compression of the small picture "
+              "(for pictures a platform will re-encode).")
 def shrink(inputs, output, recursive, extension, quality, background, overwrite, max_pixels, scale,
            jpeg_robust) -> None:
     """Make INPUTS SCALE times smaller so that `pixrescue expand` can recover them.

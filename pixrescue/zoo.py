@@ -101,7 +101,7 @@ MODELS: dict[str, ModelSpec] = {
         ModelSpec("irn.x4", task="rescale", trainer="rescaling", scales=(4,),
                   arch_kwargs={"scale": 4, "latent_std": LATENT_STD}),
         ModelSpec("irn.x4-jpeg", task="rescale", trainer="rescaling-jpeg", scales=(4,),
-                  arch_kwargs={"scale": 4, "latent_std": LATENT_STD}),
+                  arch_kwargs={"scale": 4, "latent_std": LATENT_STD, "receiver": 64, "receiver_blocks": 4}),
     )
 }
 

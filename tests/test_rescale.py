@@ -26,7 +26,7 @@ def card(name):
     return json.loads(zoo.card_path(name).read_text())
 
 
-@pytest.mark.parametrize("name", ["irn.x2", "irn.x4"])
+@pytest.mark.parametrize("name", ["irn.x2", "irn.x4", "irn.x4-jpeg"])
 def test_expand_of_shrink_beats_bicubic_by_the_card_margin(photo, name):
     scale = zoo.get_spec(name).scales[0]
     hr = photo.crop((0, 0, 448, 300))
@@ -72,12 +72,20 @@ def test_jpeg_output_carries_the_metadata_in_its_comment(photo, tmp_path):
     assert Image.open(tmp_path / "big.png").size == photo.size
 
 
-def test_jpeg_robust_shrink_says_its_weights_do_not_ship(photo, tmp_path):
-    photo.save(tmp_path / "cat.png")
-    result = run("shrink", tmp_path / "cat.png", "-s", "4", "--jpeg-robust", "-o", tmp_path / "small.png")
-    assert result.exit_code == 2 and "no weights" in result.output and not (tmp_path / "small.png").exists()
+def test_jpeg_robust_shrink_recovers_more_after_a_jpeg_than_the_plain_one(photo, tmp_path):
+    crop = photo.crop((0, 0, 448, 300))
+    crop.save(tmp_path / "cat.png")
+    recovered = {}
+    for label, flags in (("robust", ["--jpeg-robust"]), ("plain", [])):
+        small = tmp_path / f"{label}.jpg"
+        assert run("shrink", tmp_path / "cat.png", "-s", "4", *flags, "-o", small, "--quality", 90).exit_code == 0
+        assert run("expand", small, "-o", tmp_path / f"{label}.png").exit_code == 0
+        recovered[label] = Image.open(tmp_path / f"{label}.png").convert("RGB")
+    assert json.loads(load(tmp_path / "robust.jpg").text[TEXT_KEY])["model"] == "irn.x4-jpeg"
+    gain = psnr(crop, recovered["robust"]) - psnr(crop, recovered["plain"])
+    assert gain >= card("irn.x4-jpeg")["test_margin_db"]["jpeg90_vs_plain"] > 0
     result = run("shrink", tmp_path / "cat.png", "-s", "2", "--jpeg-robust", "-o", tmp_path / "small.png")
-    assert result.exit_code == 2 and "x4" in result.output
+    assert result.exit_code == 2 and "x4" in result.output and not (tmp_path / "small.png").exists()
 
 
 def test_seed_makes_the_draw_reproducible_and_temperature_matters(photo):
@@ -106,12 +114,13 @@ def test_a_resized_small_picture_is_refused_but_a_model_can_be_forced(photo, tmp
     assert forced.size == (64, 48)
 
 
-def test_tiled_shrink_and_expand_equal_the_whole_picture(photo):
+@pytest.mark.parametrize("name", ["irn.x4", "irn.x4-jpeg"])
+def test_tiled_shrink_and_expand_equal_the_whole_picture(photo, name):
     hr = photo.crop((0, 0, 448, 300))
-    whole, tiled = shrink_frame(hr, "irn.x4", tile=None), shrink_frame(hr, "irn.x4", tile=24)
+    whole, tiled = shrink_frame(hr, name, tile=None), shrink_frame(hr, name, tile=24)
     assert np.abs(np.asarray(whole, dtype=int) - np.asarray(tiled, dtype=int)).max() <= 1
-    big_whole = np.asarray(expand_frame(whole, "irn.x4", hr.size, tile=None), dtype=int)
-    big_tiled = np.asarray(expand_frame(whole, "irn.x4", hr.size, tile=24), dtype=int)
+    big_whole = np.asarray(expand_frame(whole, name, hr.size, tile=None), dtype=int)
+    big_tiled = np.asarray(expand_frame(whole, name, hr.size, tile=24), dtype=int)
     assert np.abs(big_whole - big_tiled).max() <= 1
 
 

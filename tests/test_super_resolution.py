@@ -15,9 +15,9 @@ from pixrescue.training.metrics import sr_scores
 
 SHIPPED = [(name, scale) for name in upscale_models() if zoo.weights_path(name).exists()
            for scale in zoo.get_spec(name).scales]
-# vdsr.sr-x234 and drcn.sr-x2 are registered but not shipped: their CPU training did not
-# move off bicubic (README, "Upscale").
-EXPECTED = {"edsr.sr-x234", "fsrcnn.sr-x2", "srcnn.sr-x2"}
+# vdsr.sr-x234 is registered but not shipped: after 1,100 CPU steps it beats bicubic on Set5
+# but not on the test photograph (README, "Upscale").
+EXPECTED = {"edsr.sr-x234", "fsrcnn.sr-x2", "srcnn.sr-x2", "drcn.sr-x2"}
 
 
 def test_the_default_and_the_seed_upscalers_ship():
@@ -91,12 +91,14 @@ def test_cli_uses_the_default_network_keeps_alpha_and_refuses_a_wrong_scale(phot
     assert not (tmp_path / "a.x3.png").exists()
 
 
-def test_models_lists_every_upscaler_and_an_unshipped_one_fails_cleanly(photo, tmp_path):
+def test_models_lists_every_upscaler_and_one_without_weights_fails_cleanly(photo, tmp_path, monkeypatch):
     result = CliRunner().invoke(main, ["models"])
     for name in upscale_models():
         assert name in result.output
     photo.save(tmp_path / "a.png")
-    for name in upscale_models():
-        if not zoo.weights_path(name).exists():
-            result = CliRunner().invoke(main, ["upscale", str(tmp_path / "a.png"), "-m", name])
-            assert result.exit_code == 2 and "no weights" in result.output and "Traceback" not in result.output
+    monkeypatch.setitem(zoo.MODELS, "vdsr.sr-missing", zoo.ModelSpec("vdsr.sr-missing", task="upscale",
+                                                                      scales=(2, 3, 4), colour="y",
+                                                                      enlarged_input=True))
+    result = CliRunner().invoke(main, ["upscale", str(tmp_path / "a.png"), "-m", "vdsr.sr-missing"])
+    assert result.exit_code == 2 and "no weights" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "a.x2.png").exists()

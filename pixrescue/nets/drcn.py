@@ -24,14 +24,18 @@ class DRCN(nn.Module):
         self.embed2 = nn.Conv2d(channels, channels, 3, padding=1)
         self.recursive = nn.Conv2d(channels, channels, 3, padding=1)
         self.reconstruct = nn.Conv2d(channels, colours, 3, padding=1)
-        # The recursive convolution starts as the identity (a Dirac kernel:
-        # every recursion passes the embedding on unchanged) and the
-        # reconstruction at zero, so the network starts as bicubic and the
-        # gradient reaches the shared weights through every recursion alike.
-        # With the default (random) start the recursions' activations died out
-        # and the network stayed at bicubic for 217 steps of 16 patches.
+        # The first convolution is He-initialised, the second embedding and the
+        # recursive convolution start as the identity (a Dirac kernel: every
+        # recursion passes the embedding on unchanged) and the reconstruction
+        # at zero, so the network starts as bicubic and the gradient reaches
+        # the shared weights through every recursion alike.  With PyTorch's
+        # default start the activations died out (0.2 % of them above zero
+        # after 200 steps) and the network stayed at bicubic.
+        nn.init.kaiming_normal_(self.embed1.weight, nonlinearity="relu")
+        nn.init.dirac_(self.embed2.weight)
         nn.init.dirac_(self.recursive.weight)
-        nn.init.zeros_(self.recursive.bias)
+        for conv in (self.embed1, self.embed2, self.recursive):
+            nn.init.zeros_(conv.bias)
         nn.init.zeros_(self.reconstruct.weight)
         nn.init.zeros_(self.reconstruct.bias)
         self.recursions = recursions

@@ -11,6 +11,13 @@ where x1 is the first 3 channels (the picture-to-be) and x2 the others.  The
 first three output channels are the small picture, the rest the latent z
 that holds what shrinking removed.  ``inverse`` runs every step backwards,
 exactly: it is not a second network.
+
+The JPEG-robust variant adds a *receiver* (``receiver`` channels > 0): a small
+residual CNN that the expanding side applies to the small picture it
+received (JPEG-decoded) before the exact inverse, trained jointly with the
+invertible part through a real JPEG (SAIN's idea of a compression-aware
+decoder, in its simplest form).  It works at the small picture's resolution,
+so it costs little; ``inverse`` itself stays exact.
 """
 
 from __future__ import annotations
@@ -101,6 +108,32 @@ class CouplingBlock(nn.Module):
         return torch.cat([x1, x2], dim=1)
 
 
+class Receiver(nn.Module):
+    """conv, ``blocks`` residual blocks (conv, ReLU, conv), conv (zero-initialised),
+    added to the input: starts as the identity."""
+
+    def __init__(self, channels: int, blocks: int, colours: int = 3) -> None:
+        super().__init__()
+        self.head = nn.Conv2d(colours, channels, 3, padding=1)
+        self.blocks = nn.ModuleList(
+            nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(inplace=True),
+                          nn.Conv2d(channels, channels, 3, padding=1))
+            for _ in range(blocks)
+        )
+        self.tail = nn.Conv2d(channels, colours, 3, padding=1)
+        nn.init.zeros_(self.tail.weight)
+        nn.init.zeros_(self.tail.bias)
+
+    def radius(self) -> int:
+        return 2 + 2 * len(self.blocks)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = self.head(x)
+        for block in self.blocks:
+            h = h + block(h)
+        return x + self.tail(h)
+
+
 class IRN(nn.Module):
     """``scale`` 2 or 4 (one or two Haar stages), ``blocks`` coupling blocks per stage.
 
@@ -109,10 +142,12 @@ class IRN(nn.Module):
     of a few hundredths of the range, so with latent_std = 1 an untrained network
     rebuilds from z ~ N(0, I) with noise thirty times too strong and must first
     learn to suppress it; a fixed scale starts it at the right size (an exact,
-    invertible layer: the network stays IRN)."""
+    invertible layer: the network stays IRN).
+
+    ``receiver``: channels of the JPEG receiver (0: none), ``receiver_blocks`` its depth."""
 
     def __init__(self, scale: int = 2, blocks: int = 8, hidden: int = 32, channels: int = 3,
-                 latent_std: float = 1.0) -> None:
+                 latent_std: float = 1.0, receiver: int = 0, receiver_blocks: int = 4) -> None:
         super().__init__()
         if scale not in (2, 4):
             raise ValueError("scale must be 2 or 4")
@@ -122,6 +157,12 @@ class IRN(nn.Module):
             nn.ModuleList(CouplingBlock(channels * 4 ** (i + 1), channels, hidden) for _ in range(blocks))
             for i in range(stages)
         )
+        self.receiver = Receiver(receiver, receiver_blocks, channels) if receiver else None
+
+    def receive(self, small: Tensor) -> Tensor:
+        """What the expanding side feeds the inverse: the received small picture
+        as it is, or cleaned by the receiver where the network has one."""
+        return small if self.receiver is None else self.receiver(small)
 
     # How far one output value of a stage's coupling blocks sees, in the stage's
     # pixels: each block runs F, then G and H, three 3x3 convolutions each.

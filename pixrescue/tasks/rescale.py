@@ -83,6 +83,8 @@ def expand_frame(small: Image.Image, model: str, size: tuple[int, int], seed: in
     x = to_rgb_batch(colour)
     shape = (1, network.latent_channels(), x.shape[2], x.shape[3])
     z = torch.randn(shape, generator=torch.Generator().manual_seed(seed)) * temperature
+    if network.receiver is not None:
+        x = run_tiled(network.receive, x, margin=network.receiver.radius(), tile=tile)
     big = network.inverse(x, z, run=_tiled(network, tile))[:, :, : size[1], : size[0]]
     full = (x.shape[3] * scale, x.shape[2] * scale)
     return merge_alpha(from_rgb_batch(big, colour.mode),

@@ -224,7 +224,7 @@ class RescalingTask:
         received = round_to_8_bits(small)
         if self.jpeg:
             received = jpeg_straight_through(received, qualities)
-        rebuilt = model.inverse(received, torch.randn_like(z))
+        rebuilt = model.inverse(model.receive(received), torch.randn_like(z))
         rebuild = (rebuilt - x).abs().sum() / n
         # IRN's weight for this term is 1 with z the raw high bands; with the
         # network's fixed latent scale, latent_std**2 keeps the same balance.
@@ -233,19 +233,21 @@ class RescalingTask:
 
     @torch.no_grad()
     def validate(self, model: torch.nn.Module) -> dict:
-        """PSNR (RGB, 8-bit) of the small picture against bicubic, and of the
-        rebuilt picture with z = 0 and with one draw of z ~ N(0, I)."""
+        """PSNR (RGB, 8-bit) of the small picture (as shrink writes it) against
+        bicubic, and of the picture rebuilt from it (through a JPEG at quality
+        90 for the JPEG-robust task) with z = 0 and with one draw of z ~ N(0, I)."""
         model.eval()
         generator = torch.Generator().manual_seed(0)
+        as_bytes = lambda t: (t.clamp(0, 1)[0].permute(1, 2, 0).numpy() * 255).round()  # noqa: E731
         small_scores, zero_scores, drawn_scores = [], [], []
         for x in self.val:
             small, z = model(x)
             received = round_to_8_bits(small)
+            small_scores.append(psnr(as_bytes(bicubic_downscale(x, self.scale)), as_bytes(received)))
             if self.jpeg:
                 received = jpeg_straight_through(received, np.array([90]))
-            reference = (x[0].permute(1, 2, 0).numpy() * 255).round()
-            as_bytes = lambda t: (t.clamp(0, 1)[0].permute(1, 2, 0).numpy() * 255).round()  # noqa: E731
-            small_scores.append(psnr(as_bytes(bicubic_downscale(x, self.scale)), as_bytes(received)))
+            received = model.receive(received)
+            reference = as_bytes(x)
             zero_scores.append(psnr(reference, as_bytes(model.inverse(received, torch.zeros_like(z)))))
             drawn = torch.randn(z.shape, generator=generator)
             drawn_scores.append(psnr(reference, as_bytes(model.inverse(received, drawn))))
@@ -257,10 +259,14 @@ class RescalingTask:
         s = self.scale
         jpeg = (f", the small picture through a real JPEG at quality {self.JPEG_QUALITIES[0]}-"
                 f"{self.JPEG_QUALITIES[1]} (straight-through gradient)" if self.jpeg else "")
+        receiver = self.spec.arch_kwargs.get("receiver", 0)
+        receives = (f"; before the exact inverse, a receiver ({receiver} channels, "
+                    f"{self.spec.arch_kwargs.get('receiver_blocks', 4)} residual blocks) cleans the received small "
+                    "picture" if receiver else "")
         return {
             "task": "invertible-rescaling",
             "summary": f"{arch} ({parameters:,} parameters), x{s}: full-size RGB -> small RGB picture + latent z; "
-            "exact inverse",
+            f"exact inverse{receives}",
             "colour": "RGB",
             "scale": [s],
             "degradation": f"small picture rounded to 8 bits{jpeg}; z drawn afresh from N(0, I)",
