@@ -23,7 +23,6 @@ the machine's cores.
 from __future__ import annotations
 
 import argparse
-import io
 import time
 from pathlib import Path
 
@@ -31,6 +30,7 @@ import numpy as np
 from PIL import Image
 
 from pixrescue import zoo
+from pixrescue.imaging.jpeg import compress
 from pixrescue.tasks.rescale import JPEG_ROBUST_MODELS, MODELS, expand_frame, shrink_frame
 from pixrescue.tasks.upscale import default_method, upscale_frame
 from pixrescue.training.evaluate import load_set, merge_into_cards
@@ -41,14 +41,6 @@ SETS = ("Set5", "Set14")
 
 def crop(image: Image.Image, scale: int) -> Image.Image:
     return image.crop((0, 0, image.width - image.width % scale, image.height - image.height % scale))
-
-
-def through_jpeg(image: Image.Image, quality: int | None) -> Image.Image:
-    if quality is None:
-        return image
-    buffer = io.BytesIO()
-    image.save(buffer, "JPEG", quality=quality)
-    return Image.open(buffer).convert("RGB")
 
 
 def main() -> None:
@@ -92,7 +84,7 @@ def main() -> None:
                     if quality is None and how == 0.0:
                         bicubic = hr.resize(small.size, Image.BICUBIC)
                         small_scores[model].append(psnr(np.asarray(bicubic), np.asarray(small)))
-                    received = through_jpeg(small, quality)
+                    received = small if quality is None else compress(small, quality, "4:2:0")
                     draws = [0] if how == 0.0 else range(args.draws)
                     per_draw = [sr_scores(np.asarray(hr), np.asarray(expand_frame(received, model, hr.size, seed, how)),
                                           scale) for seed in draws]

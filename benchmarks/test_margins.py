@@ -25,7 +25,7 @@ from PIL import Image
 from skimage import data
 
 from pixrescue import zoo
-from pixrescue.imaging.jpeg import round_trip
+from pixrescue.imaging.jpeg import compress
 from pixrescue.tasks.rescale import JPEG_ROBUST_MODELS, MODELS, expand_frame, shrink_frame
 from pixrescue.tasks.upscale import upscale_frame, upscale_models
 from pixrescue.training.metrics import psnr, sr_scores
@@ -71,7 +71,7 @@ def main() -> None:
         if name in JPEG_ROBUST_MODELS.values():
             scale = zoo.get_spec(name).scales[0]
             plain = MODELS[scale]
-            through = {m: expand_frame(round_trip(shrink_frame(crop, m), 90, "4:2:0")[0], m, crop.size)
+            through = {m: expand_frame(compress(shrink_frame(crop, m), 90, "4:2:0"), m, crop.size)
                        for m in (name, plain)}
             gain = psnr(np.asarray(crop), np.asarray(through[name])) - psnr(np.asarray(crop), np.asarray(through[plain]))
             found[name]["jpeg90_vs_plain"] = margin(gain)

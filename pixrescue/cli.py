@@ -70,12 +70,18 @@ def with_output_options(function):
     return function
 
 
+def _pixel_limit(max_pixels: int | None) -> int:
+    """--max-pixels, or Pillow's decompression-bomb limit when not given."""
+    from .imaging.io import DEFAULT_MAX_PIXELS
+
+    return max_pixels or DEFAULT_MAX_PIXELS
+
+
 def _run_images(inputs, output, recursive, extension, suffix, process, verb, **save_options) -> None:
     from . import batch
     from .imaging import ImageSaveError
-    from .imaging.io import DEFAULT_MAX_PIXELS
 
-    max_pixels = save_options.pop("max_pixels") or DEFAULT_MAX_PIXELS
+    max_pixels = _pixel_limit(save_options.pop("max_pixels"))
     try:
         jobs = batch.plan(list(inputs), output, recursive, suffix, "." + extension)
     except (batch.BatchError, ImageSaveError) as exc:
@@ -127,7 +133,6 @@ def upscale(inputs, output, recursive, extension, quality, background, overwrite
             deblock) -> None:
     """Enlarge INPUTS (files or folders) SCALE times."""
     from . import zoo
-    from .imaging.io import DEFAULT_MAX_PIXELS
     from .tasks.upscale import INTERPOLATIONS, resolve_method, upscale_picture
 
     factor = int(scale)
@@ -138,7 +143,7 @@ def upscale(inputs, output, recursive, extension, quality, background, overwrite
     except (ValueError, FileNotFoundError) as exc:
         _fail(str(exc))
     _run_images(inputs, output, recursive, extension, f".x{factor}",
-                lambda picture: upscale_picture(picture, factor, method, deblock, max_pixels or DEFAULT_MAX_PIXELS),
+                lambda picture: upscale_picture(picture, factor, method, deblock, _pixel_limit(max_pixels)),
                 "upscaled",
                 overwrite=overwrite, quality=quality, background=background, max_pixels=max_pixels)
 
@@ -180,12 +185,11 @@ def shrink(inputs, output, recursive, extension, quality, background, overwrite,
 def expand(inputs, output, recursive, extension, quality, background, overwrite, max_pixels, seed, temperature,
            model) -> None:
     """Recover the full-size pictures from small ones that `pixrescue shrink` made."""
-    from .imaging.io import DEFAULT_MAX_PIXELS
     from .tasks.rescale import DEFAULT_TEMPERATURE, expand_picture
 
     temperature = DEFAULT_TEMPERATURE if temperature is None else temperature
     _run_images(inputs, output, recursive, extension, ".expanded",
-                lambda picture: expand_picture(picture, seed, temperature, model, max_pixels or DEFAULT_MAX_PIXELS),
+                lambda picture: expand_picture(picture, seed, temperature, model, _pixel_limit(max_pixels)),
                 "expanded",
                 overwrite=overwrite, quality=quality, background=background, max_pixels=max_pixels)
 

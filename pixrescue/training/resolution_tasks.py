@@ -20,6 +20,8 @@ from PIL import Image
 from torch.nn import functional as F
 
 from .. import zoo
+from ..imaging.jpeg import compress
+from ..imaging.tensors import from_rgb_batch, to_rgb_batch
 from ..tasks.upscale import network_input
 from .data import load_clean_images, split
 from .metrics import luma, psnr
@@ -156,15 +158,8 @@ def round_to_8_bits(x: torch.Tensor) -> torch.Tensor:
 def jpeg_straight_through(x: torch.Tensor, qualities: np.ndarray) -> torch.Tensor:
     """Each picture of ``x`` (8-bit levels) through a real JPEG at its quality
     (Pillow, 4:2:0); the gradient passes straight through, as if it were not there."""
-    from io import BytesIO
-
-    decoded = []
-    for picture, quality in zip(x.detach(), qualities):
-        array = (picture.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-        buffer = BytesIO()
-        Image.fromarray(array).save(buffer, "JPEG", quality=int(quality))
-        back = np.asarray(Image.open(buffer).convert("RGB"), dtype=np.float32) / 255
-        decoded.append(torch.from_numpy(back).permute(2, 0, 1))
+    decoded = [to_rgb_batch(compress(from_rgb_batch(picture[None], "RGB"), int(quality), "4:2:0"))[0]
+               for picture, quality in zip(x.detach(), qualities)]
     return x + (torch.stack(decoded) - x).detach()
 
 
