@@ -48,7 +48,7 @@ def test_each_model_beats_bicubic_by_its_card_margin(chelsea_12, name, scale):
     assert gain >= about["test_margin_db"][f"x{scale}"] > 0
 
 
-@pytest.mark.parametrize("name", ["edsr.sr-x234", "srcnn.sr-x2", "fsrcnn.sr-x2"])
+@pytest.mark.parametrize("name", sorted({name for name, _ in SHIPPED}))
 def test_tiled_output_equals_untiled(photo, name):
     small = photo.resize((150, 100))
     whole = np.asarray(upscale_frame(small, 2, name, tile=None), dtype=int)
