@@ -15,9 +15,7 @@ from pixrescue.training.metrics import sr_scores
 
 SHIPPED = [(name, scale) for name in upscale_models() if zoo.weights_path(name).exists()
            for scale in zoo.get_spec(name).scales]
-# vdsr.sr-x234 is registered but not shipped: after 1,100 CPU steps it beats bicubic on Set5
-# but not on the test photograph (README, "Upscale").
-EXPECTED = {"edsr.sr-x234", "fsrcnn.sr-x2", "srcnn.sr-x2", "drcn.sr-x2"}
+EXPECTED = {"edsr.sr-x234", "fsrcnn.sr-x2", "srcnn.sr-x2", "drcn.sr-x2", "vdsr.sr-x234"}
 
 
 def test_the_default_and_the_seed_upscalers_ship():

@@ -91,3 +91,15 @@ def test_super_resolution_patches_line_up_with_their_targets(tmp_path):
     assert y.shape[2] == x.shape[2] * scale == 48 // scale * scale
     enlarged = torch.nn.functional.interpolate(x, scale_factor=scale, mode="bicubic", align_corners=False)
     assert (enlarged - y).abs().mean() < 0.06  # the same place of the same picture
+
+
+def test_enlarged_input_networks_mix_scales_in_a_batch_and_stay_aligned(tmp_path):
+    from pixrescue.training.resolution_tasks import SuperResolutionTask
+    from pixrescue.training.train import TrainConfig
+
+    make_folder(tmp_path / "clean")
+    task = SuperResolutionTask(TrainConfig(model="vdsr.sr-x234", data=[str(tmp_path / "clean")], patch=40,
+                                           max_side=0))
+    x, y, scale = task.sample(12, np.random.default_rng(0))
+    assert scale is None and x.shape == y.shape == (12, 1, 36, 36)  # a side every scale divides
+    assert ((x - y).abs().mean(dim=(1, 2, 3)) < 0.06).all()  # each patch: the same place, enlarged

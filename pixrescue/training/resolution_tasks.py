@@ -4,7 +4,8 @@ Pairs are made the way the benchmarks make them (and the literature: the
 full-size image cropped to a multiple of 12, the small one by Pillow's
 bicubic downscale, antialiased as MATLAB's ``imresize``), once per training
 image and scale, then cut into aligned random patches with flips and
-quarter turns.  Multi-scale models draw one scale per batch.  The network's
+quarter turns.  Multi-scale models draw one scale per batch, or one per
+patch when the network works on the enlarged picture (see ``sample``).  The network's
 input comes from ``tasks.upscale.network_input``, the function inference
 uses, so training and use cannot disagree about colour or enlargement.
 Loss: L1 (as EDSR); DRCN adds its recursive supervision.
@@ -82,17 +83,27 @@ class SuperResolutionTask:
         first = self.pairs[self.spec.scales[0]]
         return sum((t.shape[2] // p) * (t.shape[3] // p) for _, t in first)
 
-    def sample(self, batch: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, int]:
-        scale = int(rng.choice(self.spec.scales))
-        hr = self.config.patch // scale * scale
-        lr = hr if self.spec.enlarged_input else hr // scale
+    def sample(self, batch: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, int | None]:
+        """A batch of aligned patches and its scale.  A network that works on
+        the enlarged picture (VDSR) gets a scale per patch (the batch's scale
+        is then None): with one scale per batch its ×2 output see-sawed by
+        0.6 dB from one validation to the next, pulled by the last batches'
+        scale.  A network that enlarges inside gets one scale per batch (its
+        input size depends on it)."""
+        mixed = self.spec.enlarged_input and len(self.spec.scales) > 1
+        scales = rng.choice(self.spec.scales, size=batch) if mixed else [rng.choice(self.spec.scales)] * batch
+        scale = None if mixed else int(scales[0])
+        # A patch side that every scale of the batch divides.
+        hr = self.config.patch // ALIGN * ALIGN if mixed else self.config.patch // scale * scale
         xs, ys = [], []
-        for index in rng.choice(len(self.areas), size=batch, p=self.areas):
-            x, y = self.pairs[scale][index]
-            top = int(rng.integers((y.shape[2] - hr) // scale + 1)) * scale
-            left = int(rng.integers((y.shape[3] - hr) // scale + 1)) * scale
+        for index, scale_ in zip(rng.choice(len(self.areas), size=batch, p=self.areas), scales):
+            scale_ = int(scale_)
+            lr = hr if self.spec.enlarged_input else hr // scale_
+            x, y = self.pairs[scale_][index]
+            top = int(rng.integers((y.shape[2] - hr) // scale_ + 1)) * scale_
+            left = int(rng.integers((y.shape[3] - hr) // scale_ + 1)) * scale_
             # The input's corner: the same pixel, counted in input pixels.
-            t, v = (top, left) if self.spec.enlarged_input else (top // scale, left // scale)
+            t, v = (top, left) if self.spec.enlarged_input else (top // scale_, left // scale_)
             xs.append(x[0, :, t : t + lr, v : v + lr])
             ys.append(y[0, :, top : top + hr, left : left + hr])
         x, y = torch.stack(xs), torch.stack(ys)
