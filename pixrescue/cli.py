@@ -350,7 +350,8 @@ def similar(image, db, k, method) -> None:
 @click.option("--steps", type=int, default=None, help="Optimizer steps (default: from --epochs).")
 @click.option("--epochs", type=float, default=24.0, show_default=True)
 @click.option("--batch", type=int, default=256, show_default=True)
-@click.option("--patch", type=int, default=64, show_default=True)
+@click.option("--patch", type=click.IntRange(min=12), default=64, show_default=True,
+              help="Training patch side (full-size pixels); at least 12, a side every scale divides.")
 @click.option("--lr", type=float, default=1e-3, show_default=True)
 @click.option("--lr-schedule", type=click.Choice(["constant", "cosine"]), default="constant", show_default=True)
 @click.option("--quality", type=int, default=10, show_default=True, help="JPEG quality of the inputs.")
