@@ -80,6 +80,26 @@ def test_upscaler_and_rescaler_training_write_cards_that_say_what_they_see(tmp_p
     assert "psnr_small" in card["validation"]  # the rescaler also checks its small picture
 
 
+def test_a_model_started_from_another_models_weights_inherits_its_lineage(tmp_path):
+    make_folder(tmp_path / "clean")
+
+    def run(model, out, *extra):
+        return CliRunner().invoke(main, [
+            "train", model, "--data", str(tmp_path / "clean"), "--out", str(tmp_path / out),
+            "--run-dir", str(tmp_path / f"run-{out}"), "--batch", "2", "--patch", "32", "--steps", "2",
+            "--max-side", "0", "--val-every", "2", *extra])
+
+    assert run("irn.x2", "a").exit_code == 0
+    result = run("irn.x4", "b", "--init", str(tmp_path / "a" / "irn.x2.safetensors"))
+    assert result.exit_code == 0, result.output
+    card = json.loads((tmp_path / "b" / "irn.x4.json").read_text())
+    assert [entry["config"]["model"] for entry in card["lineage"]] == ["irn.x2"]
+    result = run("irn.x4-jpeg", "c", "--init", str(tmp_path / "b" / "irn.x4.safetensors"))
+    assert result.exit_code == 0, result.output
+    card = json.loads((tmp_path / "c" / "irn.x4-jpeg.json").read_text())
+    assert [entry["config"]["model"] for entry in card["lineage"]] == ["irn.x4", "irn.x2"]
+
+
 def test_super_resolution_patches_line_up_with_their_targets(tmp_path):
     from pixrescue.training.resolution_tasks import SuperResolutionTask
     from pixrescue.training.train import TrainConfig

@@ -88,6 +88,7 @@ def train(
     _log(f"{task.train_images} training images ({per_epoch} patches per epoch), {total} steps of {config.batch}")
 
     model = spec.build()
+    loaded = False
     if init is not None:
         from safetensors.torch import load_file
 
@@ -96,6 +97,7 @@ def train(
                  if k in wanted and v.shape == wanted[k].shape
                  and not (config.only == "estimator" and k.startswith("estimator."))}
         model.load_state_dict(state, strict=False)
+        loaded = bool(state)
         fresh = sorted(set(wanted) - set(state))
         _log(f"initialised from {init}" + (f"; starting fresh: {', '.join(fresh)}" if fresh else ""))
     if config.only == "estimator":
@@ -166,8 +168,10 @@ def train(
     card = _card(config, spec, model, task, step, total, elapsed, validation, history, command, init)
     if hasattr(task, "calibrate"):
         card.update(task.calibrate(model))
-    if init is not None and zoo.card_path(config.model, init.parent).exists() and init.stem == config.model:
-        previous = json.loads(zoo.card_path(config.model, init.parent).read_text())
+    # The card of the weights it started from (the same model resumed, or another whose tensors
+    # fit, such as irn.x4-jpeg from irn.x4) carries on as this card's lineage, newest first.
+    if loaded and zoo.card_path(init.stem, init.parent).exists():
+        previous = json.loads(zoo.card_path(init.stem, init.parent).read_text())
         card["lineage"] = [previous["training"], *previous.get("lineage", [])]
     card_file = zoo.card_path(config.model, out_dir)
     previous = json.loads(card_file.read_text()) if card_file.exists() else {}
