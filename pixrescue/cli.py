@@ -364,10 +364,12 @@ def similar(image, db, k, method) -> None:
               help="Start from these .safetensors weights (for example the shipped ones).")
 @click.option("--max-minutes", type=float, default=None, help="Stop (and save) after this long.")
 @click.option("--threads", type=int, default=None, help="CPU threads for torch.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+              help="Where the training steps run; auto: a CUDA GPU when torch sees one. Validation runs on the CPU.")
 @click.option("--only", type=click.Choice(["all", "estimator"]), default="all", show_default=True,
               help="estimator: train only the blind model's quality estimator (start from --init).")
 def train(model, data, out_dir, run_dir, steps, epochs, batch, patch, lr, lr_schedule, quality, target,
-          max_side, val_every, seed, init, max_minutes, threads, only) -> None:
+          max_side, val_every, seed, init, max_minutes, threads, device, only) -> None:
     """Train MODEL (a registered name, see `pixrescue models`) on clean images."""
     import torch
 
@@ -381,8 +383,12 @@ def train(model, data, out_dir, run_dir, steps, epochs, batch, patch, lr, lr_sch
         raise click.UsageError(str(exc))
     if threads:
         torch.set_num_threads(threads)
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    elif device == "cuda" and not torch.cuda.is_available():
+        raise click.UsageError("--device cuda: torch sees no CUDA GPU")
     config = TrainConfig(model=model, data=list(data), quality=quality, target=target, max_side=max_side,
                          patch=patch, batch=batch, epochs=epochs, steps=steps, lr=lr, lr_schedule=lr_schedule,
                          val_every=val_every, seed=seed, only=only)
     run_training(config, out_dir, run_dir or Path("runs") / model, init=init, max_minutes=max_minutes,
-                 command=_command_line(click.get_current_context()))
+                 device=device, command=_command_line(click.get_current_context()))

@@ -41,10 +41,13 @@ def test_training_writes_weights_and_a_card_and_resumes(tmp_path):
     assert card["training"]["command"].startswith("pixrescue train srcnn.jpeg-q10-gray")
     assert "psnr_output" in card["validation"]
 
-    result = train(tmp_path, "--steps", "3")
+    result = train(tmp_path, "--steps", "3", "--batch", "3")
     assert "resumed" in result.output and "at step 2" in result.output
     card = json.loads((tmp_path / "out" / "srcnn.jpeg-q10-gray.json").read_text())
     assert card["training"]["steps_done"] == 3
+    # Resumed with another batch: the card counts what each invocation saw and lists both.
+    assert card["training"]["patches_seen"] == 2 * 2 + 1 * 3
+    assert [(r["from_step"], r["to_step"], r["batch"]) for r in card["training"]["runs"]] == [(0, 2, 2), (2, 3, 3)]
 
 
 def test_pairs_follow_the_recipe(gray_photo):
@@ -123,3 +126,21 @@ def test_enlarged_input_networks_mix_scales_in_a_batch_and_stay_aligned(tmp_path
     x, y, scale = task.sample(12, np.random.default_rng(0))
     assert scale is None and x.shape == y.shape == (12, 1, 36, 36)  # a side every scale divides
     assert ((x - y).abs().mean(dim=(1, 2, 3)) < 0.06).all()  # each patch: the same place, enlarged
+
+
+def test_asking_for_a_gpu_that_torch_does_not_see_is_a_clear_usage_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    make_folder(tmp_path / "clean")
+    result = train(tmp_path, "--steps", "1", "--device", "cuda")
+    assert result.exit_code == 2
+    assert "no CUDA GPU" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_tasks_sample_moves_to_the_training_device_whole():
+    from pixrescue.training.train import _to_device
+
+    qualities = np.array([70, 90])
+    x, kept, extra = _to_device((torch.zeros(2, 3), qualities, {"q": torch.ones(2)}), "meta")
+    assert x.device.type == "meta" and extra["q"].device.type == "meta"
+    assert kept is qualities  # not a tensor: left as the task made it

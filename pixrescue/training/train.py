@@ -72,9 +72,15 @@ def train(
     init: Path | None = None,
     max_minutes: float | None = None,
     command: str | None = None,
+    device: str = "cpu",
 ) -> dict:
     """Train ``config.model``; resume from ``run_dir/checkpoint.pt`` when present.
-    Returns the model card written beside the weights in ``out_dir``."""
+    Returns the model card written beside the weights in ``out_dir``.
+
+    ``device``: where the training steps run ("cpu" or "cuda"); the tasks'
+    samples are made on the CPU and moved there, and validation, the saved
+    weights and the card are always computed on the CPU, so a run moves
+    between machines through its checkpoint."""
     spec = zoo.get_spec(config.model)
     run_dir.mkdir(parents=True, exist_ok=True)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -103,21 +109,29 @@ def train(
     if config.only == "estimator":
         for name, parameter in model.named_parameters():
             parameter.requires_grad_(name.startswith("estimator."))
+    model.to(device)  # before the optimizer's state is loaded, which follows its parameters' device
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=config.lr, betas=config.betas, eps=config.eps)
-    step, elapsed, history = 0, 0.0, []
+    step, elapsed, history, patches_seen, runs = 0, 0.0, [], 0, []
     checkpoint = run_dir / "checkpoint.pt"
     if checkpoint.exists():
-        state = torch.load(checkpoint, weights_only=True)
+        state = torch.load(checkpoint, weights_only=True, map_location="cpu")
         if state["config"]["model"] != config.model:
             raise SystemExit(f"{checkpoint} belongs to {state['config']['model']}, not {config.model}")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         step, elapsed, history = state["step"], state["elapsed"], state["history"]
+        patches_seen = state.get("patches_seen", step * config.batch)
+        runs = state.get("runs", [])
         rng.bit_generator.state = state["numpy_rng"]
         torch.set_rng_state(state["torch_rng"])
         _log(f"resumed from {checkpoint} at step {step}")
 
+    # One entry per invocation: a run resumed with another batch, plan or machine says so in its card.
+    this_run = {"from_step": step, "to_step": step, "batch": config.batch, "patch": config.patch,
+                "steps_planned": total, "machine": _machine(device), "command": command}
+
     def save_checkpoint() -> None:
+        this_run["to_step"] = step
         state = {
             "config": asdict(config),
             "model": model.state_dict(),
@@ -125,6 +139,8 @@ def train(
             "step": step,
             "elapsed": elapsed,
             "history": history,
+            "patches_seen": patches_seen,
+            "runs": [*runs, this_run],
             "numpy_rng": rng.bit_generator.state,
             "torch_rng": torch.get_rng_state(),
         }
@@ -137,11 +153,12 @@ def train(
     while step < total:
         for group in optimizer.param_groups:
             group["lr"] = _learning_rate(config, step, total)
-        loss = task.loss(model, task.sample(config.batch, rng))
+        loss = task.loss(model, _to_device(task.sample(config.batch, rng), device))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         step += 1
+        patches_seen += config.batch
         running.append(loss.item())
         elapsed = time.time() - started
         if step % 25 == 0 or step == total:
@@ -150,7 +167,8 @@ def train(
             _log(f"step {step}/{total} loss {mean:.6f} "
                  f"lr {optimizer.param_groups[0]['lr']:.2e} {elapsed / step:.2f}s/step")
         if step % config.val_every == 0 or step == total:
-            result = task.validate(model)
+            result = task.validate(model.cpu())
+            model.to(device)
             history.append({"step": step, **result})
             _log(f"validation at step {step}: " + ", ".join(
                 f"{k} {v:.4g}" for k, v in result.items() if isinstance(v, float)))
@@ -161,11 +179,15 @@ def train(
             save_checkpoint()
             break
 
+    model.cpu()
     validation = task.validate(model)
     weights = zoo.weights_path(config.model, out_dir)
     state = {k: v.contiguous() for k, v in model.state_dict().items()}
     _save_atomically(lambda p: save_file(state, str(p)), weights)
-    card = _card(config, spec, model, task, step, total, elapsed, validation, history, command, init)
+    this_run["to_step"] = step
+    card = _card(config, spec, model, task, step, total, elapsed, validation, history, command, init, device)
+    card["training"]["patches_seen"] = patches_seen
+    card["training"]["runs"] = [*runs, this_run]
     if hasattr(task, "calibrate"):
         card.update(task.calibrate(model))
     # The card of the weights it started from (the same model resumed, or another whose tensors
@@ -182,7 +204,25 @@ def train(
     return card
 
 
-def _card(config, spec, model, task, step, total, elapsed, validation, history, command, init) -> dict:
+def _to_device(batch, device: str):
+    """A task's sample (tensors, alone or in tuples, lists and dicts) moved to ``device``."""
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, (tuple, list)):
+        return type(batch)(_to_device(item, device) for item in batch)
+    if isinstance(batch, dict):
+        return {key: _to_device(value, device) for key, value in batch.items()}
+    return batch
+
+
+def _machine(device: str) -> str:
+    if device == "cuda":
+        # cuDNN's default lets convolutions use TF32 on GPUs that have it.
+        return f"{torch.cuda.get_device_name()} GPU, fp32 (TF32 convolutions)"
+    return f"{platform.machine()} CPU, {torch.get_num_threads()} threads, fp32"
+
+
+def _card(config, spec, model, task, step, total, elapsed, validation, history, command, init, device) -> dict:
     parameters = sum(p.numel() for p in model.parameters())
     about = task.card(spec.arch, parameters)
     return {
@@ -203,7 +243,7 @@ def _card(config, spec, model, task, step, total, elapsed, validation, history, 
             "steps_done": step,
             "patches_seen": step * config.batch,
             "seconds": round(elapsed),
-            "machine": f"{platform.machine()} CPU, {torch.get_num_threads()} threads, fp32",
+            "machine": _machine(device),
             "initialised_from": str(init) if init else None,
             "command": command,
         },
