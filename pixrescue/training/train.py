@@ -185,9 +185,8 @@ def train(
     state = {k: v.contiguous() for k, v in model.state_dict().items()}
     _save_atomically(lambda p: save_file(state, str(p)), weights)
     this_run["to_step"] = step
-    card = _card(config, spec, model, task, step, total, elapsed, validation, history, command, init, device)
-    card["training"]["patches_seen"] = patches_seen
-    card["training"]["runs"] = [*runs, this_run]
+    card = _card(config, spec, model, task, step, total, elapsed, validation, history, command, init, device,
+                 patches_seen, [*runs, this_run])
     if hasattr(task, "calibrate"):
         card.update(task.calibrate(model))
     # The card of the weights it started from (the same model resumed, or another whose tensors
@@ -222,7 +221,8 @@ def _machine(device: str) -> str:
     return f"{platform.machine()} CPU, {torch.get_num_threads()} threads, fp32"
 
 
-def _card(config, spec, model, task, step, total, elapsed, validation, history, command, init, device) -> dict:
+def _card(config, spec, model, task, step, total, elapsed, validation, history, command, init, device,
+          patches_seen, runs) -> dict:
     parameters = sum(p.numel() for p in model.parameters())
     about = task.card(spec.arch, parameters)
     return {
@@ -241,11 +241,12 @@ def _card(config, spec, model, task, step, total, elapsed, validation, history, 
             "config": asdict(config),
             "steps_planned": total,
             "steps_done": step,
-            "patches_seen": step * config.batch,
+            "patches_seen": patches_seen,
             "seconds": round(elapsed),
             "machine": _machine(device),
             "initialised_from": str(init) if init else None,
             "command": command,
+            "runs": runs,
         },
         "validation": {"held_out": "every k-th training image, k = 1 / val_fraction", **validation},
         "history": history,
