@@ -170,7 +170,7 @@ def jpeg_straight_through(x: torch.Tensor, qualities: np.ndarray) -> torch.Tenso
     """Each picture of ``x`` (8-bit levels) through a real JPEG at its quality
     (Pillow, 4:2:0); the gradient passes straight through, as if it were not there."""
     decoded = [to_rgb_batch(compress(from_rgb_batch(picture[None], "RGB"), int(quality), "4:2:0"))[0]
-               for picture, quality in zip(x.detach().cpu(), np.asarray(qualities).tolist())]
+               for picture, quality in zip(x.detach().cpu(), qualities)]
     return x + (torch.stack(decoded).to(x.device) - x).detach()
 
 

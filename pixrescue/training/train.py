@@ -127,11 +127,13 @@ def train(
         _log(f"resumed from {checkpoint} at step {step}")
 
     # One entry per invocation: a run resumed with another batch, plan or machine says so in its card.
-    this_run = {"from_step": step, "to_step": step, "batch": config.batch, "patch": config.patch,
+    this_run = {"from_step": step, "batch": config.batch, "patch": config.patch,
                 "steps_planned": total, "machine": _machine(device), "command": command}
 
+    def all_runs() -> list[dict]:
+        return [*runs, {**this_run, "to_step": step}]
+
     def save_checkpoint() -> None:
-        this_run["to_step"] = step
         state = {
             "config": asdict(config),
             "model": model.state_dict(),
@@ -140,7 +142,7 @@ def train(
             "elapsed": elapsed,
             "history": history,
             "patches_seen": patches_seen,
-            "runs": [*runs, this_run],
+            "runs": all_runs(),
             "numpy_rng": rng.bit_generator.state,
             "torch_rng": torch.get_rng_state(),
         }
@@ -184,9 +186,8 @@ def train(
     weights = zoo.weights_path(config.model, out_dir)
     state = {k: v.contiguous() for k, v in model.state_dict().items()}
     _save_atomically(lambda p: save_file(state, str(p)), weights)
-    this_run["to_step"] = step
     card = _card(config, spec, model, task, step, total, elapsed, validation, history, command, init, device,
-                 patches_seen, [*runs, this_run])
+                 patches_seen, all_runs())
     if hasattr(task, "calibrate"):
         card.update(task.calibrate(model))
     # The card of the weights it started from (the same model resumed, or another whose tensors
