@@ -13,11 +13,13 @@ super-resolution tables.  Rows:
   temperature 1 (mean over ``--draws`` seeds);
 - the same with the small picture saved as JPEG (Pillow, 4:2:0) at quality 90
   and 75 in between, by the plain model and by the JPEG-robust one;
+- `shrink --refine 20` + `expand` (temperature 0), plain models, PNG;
 - "small vs bicubic": PSNR (RGB) of the small picture against the bicubic
   downscale (does it still look right?).
 
 Speed: megapixels of the full-size picture per second, 1024x1024 RGB, all
-the machine's cores.
+the machine's cores; `shrink --refine 20` on 512x512 (it is some hundred
+times slower, and its time grows with the area).
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from PIL import Image
 from pixrescue import zoo
 from pixrescue.imaging.jpeg import compress
 from pixrescue.tasks.rescale import JPEG_ROBUST_MODELS, MODELS, expand_frame, shrink_frame
+
+REFINE_STEPS = 20
 from pixrescue.tasks.upscale import default_method, upscale_frame
 from pixrescue.training.evaluate import load_set, merge_into_cards
 from pixrescue.training.metrics import psnr, sr_scores
@@ -58,16 +62,18 @@ def main() -> None:
     print("| scale | method | small picture | Set5 | Set14 |")
     print("|---|---|---|---|---|")
     for scale in args.scales:
-        rows = [("bicubic shrink + bicubic", None, None, "bicubic"),
-                (f"bicubic shrink + {upscaler}", None, None, upscaler)]
+        rows = [("bicubic shrink + bicubic", None, None, "bicubic", 0),
+                (f"bicubic shrink + {upscaler}", None, None, upscaler, 0)]
         models = [MODELS[scale]] + ([JPEG_ROBUST_MODELS[scale]] if scale in JPEG_ROBUST_MODELS else [])
         models = [m for m in models if zoo.weights_path(m).exists()]
         for model in models:
             for quality in (None, 90, 75):
                 for temperature in (0.0, 1.0):
-                    rows.append((f"shrink + expand ({model}, T={temperature:g})", quality, model, temperature))
-        small_scores: dict[str, list[float]] = {m: [] for m in models}
-        for label, quality, model, how in rows:
+                    rows.append((f"shrink + expand ({model}, T={temperature:g})", quality, model, temperature, 0))
+            if model == MODELS[scale]:
+                rows.append((f"shrink --refine {REFINE_STEPS} + expand ({model}, T=0)", None, model, 0.0, REFINE_STEPS))
+        small_scores: dict[str, list[float]] = {}
+        for label, quality, model, how, refine in rows:
             if quality is not None and how == 1.0:
                 continue  # with JPEG in between, the mean latent only (draws add noise to a damaged picture)
             cells = []
@@ -80,10 +86,11 @@ def main() -> None:
                         big = upscale_frame(small, scale, how)
                         scores.append(sr_scores(np.asarray(hr), np.asarray(big), scale))
                         continue
-                    small = shrink_frame(hr, model)
+                    small = shrink_frame(hr, model, refine=refine)
                     if quality is None and how == 0.0:
                         bicubic = hr.resize(small.size, Image.BICUBIC)
-                        small_scores[model].append(psnr(np.asarray(bicubic), np.asarray(small)))
+                        small_scores.setdefault(f"{model} refined" if refine else model, []).append(
+                            psnr(np.asarray(bicubic), np.asarray(small)))
                     received = small if quality is None else compress(small, quality, "4:2:0")
                     draws = [0] if how == 0.0 else range(args.draws)
                     per_draw = [sr_scores(np.asarray(hr), np.asarray(expand_frame(received, model, hr.size, seed, how)),
@@ -93,14 +100,18 @@ def main() -> None:
                 cells.append(f"{p:.2f} / {s:.4f}")
                 if model is not None:
                     key = f"{name}_jpeg{quality}" if quality else name
-                    cards.setdefault(model, {}).setdefault(f"T{how:g}", {})[key] = {
+                    group = f"refine{refine}_T{how:g}" if refine else f"T{how:g}"
+                    cards.setdefault(model, {}).setdefault(group, {})[key] = {
                         "psnr_y": round(float(p), 2), "ssim_y": round(float(s), 4)}
             small_label = "bicubic" if model is None else ("PNG" if quality is None else f"JPEG q{quality}")
             print(f"| x{scale} | {label} | {small_label} | " + " | ".join(cells) + " |", flush=True)
-        for model in models:
-            value = float(np.mean(small_scores[model]))
-            cards.setdefault(model, {})["small_vs_bicubic_psnr"] = round(value, 2)
-            print(f"| x{scale} | small picture of {model} vs bicubic downscale (RGB PSNR) | | {value:.2f} (Set5 + Set14) | |")
+        for key, values in small_scores.items():
+            model, refined = key.split()[0], key.endswith("refined")
+            value = float(np.mean(values))
+            field = f"refine{REFINE_STEPS}_small_vs_bicubic_psnr" if refined else "small_vs_bicubic_psnr"
+            cards.setdefault(model, {})[field] = round(value, 2)
+            what = f"refined small picture of {model}" if refined else f"small picture of {model}"
+            print(f"| x{scale} | {what} vs bicubic downscale (RGB PSNR) | | {value:.2f} (Set5 + Set14) | |")
 
     print("\n### Speed, 1024x1024 RGB (full-size megapixels per second)\n")
     print("| model | shrink s | shrink MP/s | expand s | expand MP/s |")
@@ -118,6 +129,12 @@ def main() -> None:
         print(f"| {model} | {shrink_s:.2f} | {1.048576 / shrink_s:.2f} | {expand_s:.2f} | {1.048576 / expand_s:.2f} |")
         cards.setdefault(model, {})["mp_per_s"] = {"shrink": round(1.048576 / shrink_s, 2),
                                                    "expand": round(1.048576 / expand_s, 2)}
+    for model in MODELS.values():
+        started = time.perf_counter()
+        shrink_frame(source.crop((0, 0, 512, 512)), model, refine=REFINE_STEPS)
+        refine_s = time.perf_counter() - started
+        print(f"| {model}, shrink --refine {REFINE_STEPS} (512x512) | {refine_s:.1f} | {0.262144 / refine_s:.4f} | | |")
+        cards[model]["mp_per_s"][f"shrink_refine{REFINE_STEPS}"] = round(0.262144 / refine_s, 4)
     if args.update_cards:
         merge_into_cards(cards, "python benchmarks/rescale.py --update-cards")
 

@@ -64,14 +64,16 @@ def upscale(
     return upscale_frame(frame, scale, model, deblock, jpeg, orientation)
 
 
-def shrink(image, scale: int = 2, jpeg_robust: bool = False):
+def shrink(image, scale: int = 2, jpeg_robust: bool = False, refine: int = 0):
     """A :class:`pixrescue.imaging.Picture` ``scale`` (2 or 4) times smaller,
     made by the invertible rescaler so that :func:`expand` can recover the
     original; save it as PNG with :func:`save` (its metadata names the model).
-    ``image``: a path, a PIL image or a Picture."""
+    ``image``: a path, a PIL image or a Picture.  ``refine``: steps spent
+    tuning the small picture so that :func:`expand` recovers more (slower;
+    not with ``jpeg_robust``)."""
     from .tasks.rescale import shrink_picture
 
-    return shrink_picture(_picture(image), scale, jpeg_robust)
+    return shrink_picture(_picture(image), scale, jpeg_robust, refine)
 
 
 def expand(image, seed: int = 0, temperature: float | None = None, model: str | None = None):

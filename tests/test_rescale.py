@@ -134,3 +134,40 @@ def test_a_note_that_does_not_fit_the_picture_or_the_limit_is_refused(photo, tmp
     save(small, tmp_path / "small.png")
     result = run("expand", tmp_path / "small.png", "-o", tmp_path / "big.png", "--max-pixels", 5000)
     assert result.exit_code == 1 and "over the limit" in result.output and not (tmp_path / "big.png").exists()
+
+
+REFINE_CROP, REFINE_STEPS = (0, 0, 224, 160), 10
+
+
+@pytest.mark.parametrize("name", ["irn.x2", "irn.x4"])
+def test_refined_small_picture_is_recovered_better_and_still_looks_right(photo, name):
+    hr = photo.crop(REFINE_CROP)
+    plain, refined = shrink_frame(hr, name), shrink_frame(hr, name, refine=REFINE_STEPS)
+    gain = psnr(hr, expand_frame(refined, name, hr.size)) - psnr(hr, expand_frame(plain, name, hr.size))
+    margins = card(name)["test_margin_db"]
+    assert gain >= margins["refine_vs_plain"] > 0
+    assert psnr(hr.resize(refined.size, Image.BICUBIC), refined) >= margins["refined_small_vs_bicubic"]
+
+
+def test_refinement_in_tiles_gains_as_much_and_keeps_gray_gray(photo, gray_photo):
+    hr = photo.crop(REFINE_CROP)
+    plain = psnr(hr, expand_frame(shrink_frame(hr, "irn.x2"), "irn.x2", hr.size))
+    whole = psnr(hr, expand_frame(shrink_frame(hr, "irn.x2", refine=REFINE_STEPS, refine_tile=None), "irn.x2", hr.size))
+    tiled = psnr(hr, expand_frame(shrink_frame(hr, "irn.x2", refine=REFINE_STEPS, refine_tile=128), "irn.x2", hr.size))
+    assert whole - plain > 0.3 and tiled - plain > 0.8 * (whole - plain)
+    gray = gray_photo.crop((192, 96, 320, 192))  # the cameraman's coat and tripod
+    small = shrink_frame(gray, "irn.x2", refine=REFINE_STEPS)
+    assert small.mode == "L"
+    assert psnr(gray, expand_frame(small, "irn.x2", gray.size).convert("L")) > psnr(
+        gray, expand_frame(shrink_frame(gray, "irn.x2"), "irn.x2", gray.size).convert("L"))
+
+
+def test_cli_refine_round_trips_and_refuses_the_jpeg_robust_model(photo, tmp_path):
+    photo.crop((0, 0, 96, 64)).save(tmp_path / "cat.png")
+    assert run("shrink", tmp_path / "cat.png", "--refine", 2, "-o", tmp_path / "small.png").exit_code == 0
+    assert run("expand", tmp_path / "small.png", "-o", tmp_path / "big.png").exit_code == 0
+    assert Image.open(tmp_path / "big.png").size == (96, 64)
+    result = run("shrink", tmp_path / "cat.png", "-s", "4", "--jpeg-robust", "--refine", 2, "-o", tmp_path / "r.png")
+    assert result.exit_code == 2 and "--refine" in result.output and not (tmp_path / "r.png").exists()
+    with pytest.raises(ValueError, match="JPEG-robust"):
+        shrink(tmp_path / "cat.png", 4, jpeg_robust=True, refine=2)
