@@ -1,6 +1,7 @@
 """Invertible shrinking: how much of the original comes back.
 
-    python benchmarks/rescale.py [--data ../shared/data/dev] [--scales 2 4] [--draws 3] [--update-cards]
+    python benchmarks/rescale.py [--data ../shared/data/dev] [--scales 2 4] [--draws 3] [--refine-steps 20]
+                                 [--update-cards]
 
 Protocol: each Set5 / Set14 image cropped to a multiple of the scale, made
 small, enlarged again, and compared with the original on the Y channel
@@ -13,13 +14,13 @@ super-resolution tables.  Rows:
   temperature 1 (mean over ``--draws`` seeds);
 - the same with the small picture saved as JPEG (Pillow, 4:2:0) at quality 90
   and 75 in between, by the plain model and by the JPEG-robust one;
-- `shrink --refine 20` + `expand` (temperature 0), plain models, PNG;
+- `shrink --refine STEPS` + `expand` (temperature 0), plain models, PNG;
 - "small vs bicubic": PSNR (RGB) of the small picture against the bicubic
   downscale (does it still look right?).
 
 Speed: megapixels of the full-size picture per second, 1024x1024 RGB, all
-the machine's cores; `shrink --refine 20` on 512x512 (it is some hundred
-times slower, and its time grows with the area).
+the machine's cores; `shrink --refine STEPS` on 512x512 (it is some fifty
+times slower at 20 steps, and its time grows with the area and the steps).
 """
 
 from __future__ import annotations
@@ -34,8 +35,6 @@ from PIL import Image
 from pixrescue import zoo
 from pixrescue.imaging.jpeg import compress
 from pixrescue.tasks.rescale import JPEG_ROBUST_MODELS, MODELS, expand_frame, shrink_frame
-
-REFINE_STEPS = 20
 from pixrescue.tasks.upscale import default_method, upscale_frame
 from pixrescue.training.evaluate import load_set, merge_into_cards
 from pixrescue.training.metrics import psnr, sr_scores
@@ -52,8 +51,10 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared/data/dev")
     parser.add_argument("--scales", type=int, nargs="+", default=[2, 4])
     parser.add_argument("--draws", type=int, default=3)
+    parser.add_argument("--refine-steps", type=int, default=20)
     parser.add_argument("--update-cards", action="store_true")
     args = parser.parse_args()
+    refine_steps = args.refine_steps
     images = {name: load_set(args.data / name, gray=False) for name in SETS}
     upscaler = default_method()
     cards: dict[str, dict] = {}
@@ -71,7 +72,7 @@ def main() -> None:
                 for temperature in (0.0, 1.0):
                     rows.append((f"shrink + expand ({model}, T={temperature:g})", quality, model, temperature, 0))
             if model == MODELS[scale]:
-                rows.append((f"shrink --refine {REFINE_STEPS} + expand ({model}, T=0)", None, model, 0.0, REFINE_STEPS))
+                rows.append((f"shrink --refine {refine_steps} + expand ({model}, T=0)", None, model, 0.0, refine_steps))
         small_scores: dict[str, list[float]] = {}
         for label, quality, model, how, refine in rows:
             if quality is not None and how == 1.0:
@@ -108,7 +109,7 @@ def main() -> None:
         for key, values in small_scores.items():
             model, refined = key.split()[0], key.endswith("refined")
             value = float(np.mean(values))
-            field = f"refine{REFINE_STEPS}_small_vs_bicubic_psnr" if refined else "small_vs_bicubic_psnr"
+            field = f"refine{refine_steps}_small_vs_bicubic_psnr" if refined else "small_vs_bicubic_psnr"
             cards.setdefault(model, {})[field] = round(value, 2)
             what = f"refined small picture of {model}" if refined else f"small picture of {model}"
             print(f"| x{scale} | {what} vs bicubic downscale (RGB PSNR) | | {value:.2f} (Set5 + Set14) | |")
@@ -131,10 +132,10 @@ def main() -> None:
                                                    "expand": round(1.048576 / expand_s, 2)}
     for model in MODELS.values():
         started = time.perf_counter()
-        shrink_frame(source.crop((0, 0, 512, 512)), model, refine=REFINE_STEPS)
+        shrink_frame(source.crop((0, 0, 512, 512)), model, refine=refine_steps)
         refine_s = time.perf_counter() - started
-        print(f"| {model}, shrink --refine {REFINE_STEPS} (512x512) | {refine_s:.1f} | {0.262144 / refine_s:.4f} | | |")
-        cards[model]["mp_per_s"][f"shrink_refine{REFINE_STEPS}"] = round(0.262144 / refine_s, 4)
+        print(f"| {model}, shrink --refine {refine_steps} (512x512) | {refine_s:.1f} | {0.262144 / refine_s:.4f} | | |")
+        cards[model]["mp_per_s"][f"shrink_refine{refine_steps}"] = round(0.262144 / refine_s, 4)
     if args.update_cards:
         merge_into_cards(cards, "python benchmarks/rescale.py --update-cards")
 
