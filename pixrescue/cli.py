@@ -167,8 +167,8 @@ def shrink(inputs, output, recursive, extension, quality, background, overwrite,
     from .tasks.rescale import model_for, shrink_picture
 
     factor = int(scale)
-    if refine and jpeg_robust:
-        _fail("--refine tunes the small picture for a lossless copy; it does not combine with --jpeg-robust")
+    if refine and (jpeg_robust or extension == "jpg" or (output is not None and output.suffix.lower() in (".jpg", ".jpeg"))):
+        _fail("--refine tunes the small picture for a lossless copy: write PNG, and not with --jpeg-robust")
     try:
         zoo.load_model(model_for(factor, jpeg_robust))
     except (ValueError, FileNotFoundError) as exc:

@@ -169,5 +169,7 @@ def test_cli_refine_round_trips_and_refuses_the_jpeg_robust_model(photo, tmp_pat
     assert Image.open(tmp_path / "big.png").size == (96, 64)
     result = run("shrink", tmp_path / "cat.png", "-s", "4", "--jpeg-robust", "--refine", 2, "-o", tmp_path / "r.png")
     assert result.exit_code == 2 and "--refine" in result.output and not (tmp_path / "r.png").exists()
+    result = run("shrink", tmp_path / "cat.png", "--refine", 2, "-o", tmp_path / "r.jpg")
+    assert result.exit_code == 2 and "PNG" in result.output and not (tmp_path / "r.jpg").exists()
     with pytest.raises(ValueError, match="JPEG-robust"):
         shrink(tmp_path / "cat.png", 4, jpeg_robust=True, refine=2)
