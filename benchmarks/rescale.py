@@ -73,7 +73,7 @@ def main() -> None:
                     rows.append((f"shrink + expand ({model}, T={temperature:g})", quality, model, temperature, 0))
             if model == MODELS[scale]:
                 rows.append((f"shrink --refine {refine_steps} + expand ({model}, T=0)", None, model, 0.0, refine_steps))
-        small_scores: dict[str, list[float]] = {}
+        small_scores: dict[tuple[str, int], list[float]] = {}  # (model, refinement steps) -> PSNRs
         for label, quality, model, how, refine in rows:
             if quality is not None and how == 1.0:
                 continue  # with JPEG in between, the mean latent only (draws add noise to a damaged picture)
@@ -90,8 +90,7 @@ def main() -> None:
                     small = shrink_frame(hr, model, refine=refine)
                     if quality is None and how == 0.0:
                         bicubic = hr.resize(small.size, Image.BICUBIC)
-                        small_scores.setdefault(f"{model} refined" if refine else model, []).append(
-                            psnr(np.asarray(bicubic), np.asarray(small)))
+                        small_scores.setdefault((model, refine), []).append(psnr(np.asarray(bicubic), np.asarray(small)))
                     received = small if quality is None else compress(small, quality, "4:2:0")
                     draws = [0] if how == 0.0 else range(args.draws)
                     per_draw = [sr_scores(np.asarray(hr), np.asarray(expand_frame(received, model, hr.size, seed, how)),
@@ -106,12 +105,11 @@ def main() -> None:
                         "psnr_y": round(float(p), 2), "ssim_y": round(float(s), 4)}
             small_label = "bicubic" if model is None else ("PNG" if quality is None else f"JPEG q{quality}")
             print(f"| x{scale} | {label} | {small_label} | " + " | ".join(cells) + " |", flush=True)
-        for key, values in small_scores.items():
-            model, refined = key.split()[0], key.endswith("refined")
+        for (model, refine), values in small_scores.items():
             value = float(np.mean(values))
-            field = f"refine{refine_steps}_small_vs_bicubic_psnr" if refined else "small_vs_bicubic_psnr"
+            field = f"refine{refine}_small_vs_bicubic_psnr" if refine else "small_vs_bicubic_psnr"
             cards.setdefault(model, {})[field] = round(value, 2)
-            what = f"refined small picture of {model}" if refined else f"small picture of {model}"
+            what = f"refined small picture of {model}" if refine else f"small picture of {model}"
             print(f"| x{scale} | {what} vs bicubic downscale (RGB PSNR) | | {value:.2f} (Set5 + Set14) | |")
 
     print("\n### Speed, 1024x1024 RGB (full-size megapixels per second)\n")

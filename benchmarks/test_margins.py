@@ -29,11 +29,11 @@ from skimage import data
 from pixrescue import zoo
 from pixrescue.imaging.jpeg import compress
 from pixrescue.tasks.rescale import JPEG_ROBUST_MODELS, MODELS, expand_frame, shrink_frame
+from pixrescue.tasks.upscale import upscale_frame, upscale_models
+from pixrescue.training.metrics import psnr, sr_scores
 
 # As in tests/test_rescale.py: refinement is measured on a smaller crop, with few steps.
 REFINE_CROP, REFINE_STEPS = (0, 0, 224, 160), 10
-from pixrescue.tasks.upscale import upscale_frame, upscale_models
-from pixrescue.training.metrics import psnr, sr_scores
 
 SLACK = 0.3
 

@@ -167,14 +167,15 @@ def shrink(inputs, output, recursive, extension, quality, background, overwrite,
     from .tasks.rescale import model_for, shrink_picture
 
     factor = int(scale)
-    if refine and (jpeg_robust or extension == "jpg" or (output is not None and output.suffix.lower() in (".jpg", ".jpeg"))):
-        _fail("--refine tunes the small picture for a lossless copy: write PNG, and not with --jpeg-robust")
     try:
         zoo.load_model(model_for(factor, jpeg_robust))
     except (ValueError, FileNotFoundError) as exc:
         _fail(str(exc))
-    if extension not in ("png", "jpg") or (output is not None and output.suffix.lower() not in ("", ".png", ".jpg", ".jpeg")):
+    suffix = "" if output is None else output.suffix.lower()
+    if extension not in ("png", "jpg") or suffix not in ("", ".png", ".jpg", ".jpeg"):
         _fail("shrink writes PNG (or JPEG, whose comment carries the metadata): the small picture must keep its metadata")
+    if refine and (jpeg_robust or extension == "jpg" or suffix in (".jpg", ".jpeg")):
+        _fail("--refine tunes the small picture for a lossless copy: write PNG, and not with --jpeg-robust")
     _run_images(inputs, output, recursive, extension, f".small{factor}",
                 lambda picture: shrink_picture(picture, factor, jpeg_robust, refine), "shrunk",
                 overwrite=overwrite, quality=quality, background=background, max_pixels=max_pixels)

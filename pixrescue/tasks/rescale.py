@@ -112,7 +112,7 @@ def refine_small(network, x: torch.Tensor, small: torch.Tensor, bicubic: torch.T
     ``gray``: the three channels move together (the picture is saved as L)."""
     s = network.scale
     _, _, height, width = small.shape
-    step, pad = (height + width if tile is None else tile // s), margin // s
+    step, pad = (max(height, width) if tile is None else tile // s), margin // s
     out = small.clone()
     for top in range(0, height, step):
         for left in range(0, width, step):
