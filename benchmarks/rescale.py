@@ -15,8 +15,10 @@ super-resolution tables.  Rows:
 - the same with the small picture saved as JPEG (Pillow, 4:2:0) at quality 90
   and 75 in between, by the plain model and by the JPEG-robust one;
 - `shrink --refine STEPS` + `expand` (temperature 0), plain models, PNG;
-- "small vs bicubic": PSNR (RGB) of the small picture against the bicubic
-  downscale (does it still look right?).
+- "small vs bicubic": PSNR of the small picture (as `shrink` writes it,
+  PNG) against the bicubic downscale (does it still look right?), on the Y
+  channel (BT.601, whole picture: the measure of the other rows) and on RGB.
+  The gap between the two says how much of what the network hides is colour.
 
 Speed: megapixels of the full-size picture per second, 1024x1024 RGB, all
 the machine's cores; `shrink --refine STEPS` on 512x512 (it is some fifty
@@ -37,7 +39,7 @@ from pixrescue.imaging.jpeg import compress
 from pixrescue.tasks.rescale import JPEG_ROBUST_MODELS, MODELS, expand_frame, shrink_frame
 from pixrescue.tasks.upscale import default_method, upscale_frame
 from pixrescue.training.evaluate import load_set, merge_into_cards
-from pixrescue.training.metrics import psnr, sr_scores
+from pixrescue.training.metrics import luma, psnr, sr_scores
 
 SETS = ("Set5", "Set14")
 
@@ -58,6 +60,7 @@ def main() -> None:
     images = {name: load_set(args.data / name, gray=False) for name in SETS}
     upscaler = default_method()
     cards: dict[str, dict] = {}
+    likeness: dict[int, dict] = {}  # scale -> the small pictures' scores (below)
 
     print("### Y-channel PSNR (dB) / SSIM of the recovered full-size picture\n")
     print("| scale | method | small picture | Set5 | Set14 |")
@@ -73,7 +76,8 @@ def main() -> None:
                     rows.append((f"shrink + expand ({model}, T={temperature:g})", quality, model, temperature, 0))
             if model == MODELS[scale]:
                 rows.append((f"shrink --refine {refine_steps} + expand ({model}, T=0)", None, model, 0.0, refine_steps))
-        small_scores: dict[tuple[str, int], list[float]] = {}  # (model, refinement steps) -> PSNRs
+        # (model, refinement steps) -> set -> [(Y PSNR, RGB PSNR) per picture]
+        small_scores: dict[tuple[str, int], dict[str, list[tuple[float, float]]]] = {}
         for label, quality, model, how, refine in rows:
             if quality is not None and how == 1.0:
                 continue  # with JPEG in between, the mean latent only (draws add noise to a damaged picture)
@@ -89,8 +93,9 @@ def main() -> None:
                         continue
                     small = shrink_frame(hr, model, refine=refine)
                     if quality is None and how == 0.0:
-                        bicubic = hr.resize(small.size, Image.BICUBIC)
-                        small_scores.setdefault((model, refine), []).append(psnr(np.asarray(bicubic), np.asarray(small)))
+                        bicubic, written = np.asarray(hr.resize(small.size, Image.BICUBIC)), np.asarray(small)
+                        small_scores.setdefault((model, refine), {}).setdefault(name, []).append(
+                            (psnr(luma(bicubic), luma(written)), psnr(bicubic, written)))
                     received = small if quality is None else compress(small, quality, "4:2:0")
                     draws = [0] if how == 0.0 else range(args.draws)
                     per_draw = [sr_scores(np.asarray(hr), np.asarray(expand_frame(received, model, hr.size, seed, how)),
@@ -105,12 +110,21 @@ def main() -> None:
                         "psnr_y": round(float(p), 2), "ssim_y": round(float(s), 4)}
             small_label = "bicubic" if model is None else ("PNG" if quality is None else f"JPEG q{quality}")
             print(f"| x{scale} | {label} | {small_label} | " + " | ".join(cells) + " |", flush=True)
-        for (model, refine), values in small_scores.items():
-            value = float(np.mean(values))
-            field = f"refine{refine}_small_vs_bicubic_psnr" if refine else "small_vs_bicubic_psnr"
-            cards.setdefault(model, {})[field] = round(value, 2)
-            what = f"refined small picture of {model}" if refine else f"small picture of {model}"
-            print(f"| x{scale} | {what} vs bicubic downscale (RGB PSNR) | | {value:.2f} (Set5 + Set14) | |")
+        likeness[scale] = small_scores
+
+    print("\n### The small picture against the bicubic downscale, PSNR (dB)\n")
+    print("| scale | small picture | Y Set5 | Y Set14 | Y Set5 + Set14 | RGB Set5 + Set14 |")
+    print("|---|---|---|---|---|---|")
+    for scale, small_scores in likeness.items():
+        for (model, refine), by_set in small_scores.items():
+            every = [pair for name in SETS for pair in by_set[name]]
+            y_sets = [float(np.mean([y for y, _ in by_set[name]])) for name in SETS]
+            y_all, rgb_all = (float(np.mean(column)) for column in zip(*every))
+            prefix = f"refine{refine}_" if refine else ""
+            cards.setdefault(model, {}).update({f"{prefix}small_vs_bicubic_psnr_y": round(y_all, 2),
+                                                f"{prefix}small_vs_bicubic_psnr": round(rgb_all, 2)})
+            what = f"{model}, --refine {refine}" if refine else model
+            print(f"| x{scale} | {what} | " + " | ".join(f"{v:.2f}" for v in (*y_sets, y_all, rgb_all)) + " |")
 
     print("\n### Speed, 1024x1024 RGB (full-size megapixels per second)\n")
     print("| model | shrink s | shrink MP/s | expand s | expand MP/s |")

@@ -374,8 +374,11 @@ def similar(image, db, k, method) -> None:
               help="Where the training steps run; auto: a CUDA GPU when torch sees one. Validation runs on the CPU.")
 @click.option("--only", type=click.Choice(["all", "estimator"]), default="all", show_default=True,
               help="estimator: train only the blind model's quality estimator (start from --init).")
+@click.option("--guide-weight", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Rescaling models: weight of the pull of the small picture towards the bicubic downscale "
+                   "(default: the task's, in the model card).")
 def train(model, data, out_dir, run_dir, steps, epochs, batch, patch, lr, lr_schedule, quality, target,
-          max_side, val_every, seed, init, max_minutes, threads, device, only) -> None:
+          max_side, val_every, seed, init, max_minutes, threads, device, only, guide_weight) -> None:
     """Train MODEL (a registered name, see `pixrescue models`) on clean images."""
     import torch
 
@@ -393,8 +396,10 @@ def train(model, data, out_dir, run_dir, steps, epochs, batch, patch, lr, lr_sch
         device = "cuda" if torch.cuda.is_available() else "cpu"
     elif device == "cuda" and not torch.cuda.is_available():
         raise click.UsageError("--device cuda: torch sees no CUDA GPU")
+    if guide_weight is not None and zoo.get_spec(model).task != "rescale":
+        raise click.UsageError(f"--guide-weight applies to the rescaling models; {model} is not one")
     config = TrainConfig(model=model, data=list(data), quality=quality, target=target, max_side=max_side,
                          patch=patch, batch=batch, epochs=epochs, steps=steps, lr=lr, lr_schedule=lr_schedule,
-                         val_every=val_every, seed=seed, only=only)
+                         val_every=val_every, seed=seed, only=only, guide_weight=guide_weight)
     run_training(config, out_dir, run_dir or Path("runs") / model, init=init, max_minutes=max_minutes,
                  device=device, command=_command_line(click.get_current_context()))

@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from click.testing import CliRunner
 from PIL import Image
 from safetensors.torch import load_file
@@ -144,3 +146,34 @@ def test_a_tasks_sample_moves_to_the_training_device_whole():
     x, kept, extra = _to_device((torch.zeros(2, 3), qualities, {"q": torch.ones(2)}), "meta")
     assert x.device.type == "meta" and extra["q"].device.type == "meta"
     assert kept is qualities  # not a tensor: left as the task made it
+
+
+def test_the_rescalers_guide_weight_can_be_chosen_and_weighs_the_small_pictures_distance(tmp_path):
+    from pixrescue.training.resolution_tasks import RescalingTask, bicubic_downscale
+    from pixrescue.training.train import TrainConfig
+
+    make_folder(tmp_path / "clean")
+    tasks = {weight: RescalingTask(TrainConfig(model="irn.x2", data=[str(tmp_path / "clean")], patch=32,
+                                               max_side=0, guide_weight=weight)) for weight in (None, 40.0)}
+    assert tasks[None].guide_weight == RescalingTask.GUIDE_WEIGHT[2] and tasks[40.0].guide_weight == 40.0
+    model = MODELS["irn.x2"].build()
+    batch = tasks[None].sample(2, np.random.default_rng(0))
+    losses = {}
+    for weight, task in tasks.items():
+        torch.manual_seed(0)  # the same draw of z for both
+        losses[weight] = task.loss(model, batch).item()
+    x = batch[0]
+    small, _ = model(x)
+    distance = (((small - bicubic_downscale(x, 2)) ** 2).sum() / x.shape[0]).item()
+    assert distance > 0
+    assert losses[40.0] - losses[None] == pytest.approx((40.0 - RescalingTask.GUIDE_WEIGHT[2]) * distance, rel=1e-3)
+
+    result = CliRunner().invoke(main, [
+        "train", "irn.x2", "--data", str(tmp_path / "clean"), "--out", str(tmp_path / "out"),
+        "--run-dir", str(tmp_path / "run-irn"), "--batch", "2", "--patch", "32", "--steps", "1",
+        "--max-side", "0", "--guide-weight", "10"])
+    assert result.exit_code == 0, result.output
+    card = json.loads((tmp_path / "out" / "irn.x2.json").read_text())
+    assert card["training"]["config"]["guide_weight"] == 10.0 and "weight 10.0" in card["training"]["target"]
+    result = train(tmp_path, "--steps", "1", "--guide-weight", "10")  # not a rescaling model
+    assert result.exit_code == 2 and "rescaling models" in result.output

@@ -181,7 +181,8 @@ def bicubic_downscale(x: torch.Tensor, scale: int) -> torch.Tensor:
 
 class RescalingTask:
     """The invertible rescaler (IRN's recipe): the small picture is pulled
-    towards a bicubic downscale (L2, weight ``GUIDE_WEIGHT[scale]``), the
+    towards a bicubic downscale (L2, weight ``GUIDE_WEIGHT[scale]``, or the
+    configuration's ``guide_weight``), the
     original is rebuilt from the small picture rounded to 8 bits and a fresh
     z ~ N(0, I) (L1), and z is pulled towards N(0, I) (sum of z squared).
     Losses are sums per picture, as in IRN, so their weights compare.
@@ -196,6 +197,7 @@ class RescalingTask:
         self.config = config
         self.spec = zoo.get_spec(config.model)
         self.scale = self.spec.scales[0]
+        self.guide_weight = config.guide_weight or self.GUIDE_WEIGHT[self.scale]
         images = load_clean_images(config.data, config.max_side, mode="RGB")
         images = [im for im in images if min(im.size) >= config.patch]
         train_images, val_images = split(images, config.val_fraction)
@@ -235,7 +237,7 @@ class RescalingTask:
         # IRN's weight for this term is 1 with z the raw high bands; with the
         # network's fixed latent scale, latent_std**2 keeps the same balance.
         gaussian = (z**2).sum() / n * model.latent_std**2
-        return self.GUIDE_WEIGHT[self.scale] * guide + rebuild + gaussian
+        return self.guide_weight * guide + rebuild + gaussian
 
     @torch.no_grad()
     def validate(self, model: torch.nn.Module) -> dict:
@@ -276,7 +278,7 @@ class RescalingTask:
             "colour": "RGB",
             "scale": [s],
             "degradation": f"small picture rounded to 8 bits{jpeg}; z drawn afresh from N(0, I)",
-            "target": f"small: bicubic downscale (L2, weight {self.GUIDE_WEIGHT[s]}); rebuilt: the original (L1); "
+            "target": f"small: bicubic downscale (L2, weight {self.guide_weight}); rebuilt: the original (L1); "
             "z: N(0, I) (sum of squares)",
         }
 

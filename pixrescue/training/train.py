@@ -46,6 +46,7 @@ class TrainConfig:
     checkpoint_every: int = 50
     seed: int = 0
     only: str = "all"  # "estimator": train the blind model's quality estimator alone, the rest frozen
+    guide_weight: float | None = None  # rescaling: weight of the small picture's pull to bicubic (None: the task's)
 
 
 def _log(message: str) -> None:
