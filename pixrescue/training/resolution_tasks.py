@@ -287,6 +287,9 @@ class JpegRobustRescalingTask(RescalingTask):
     # Through JPEG the network gains by drawing strong patterns into the small
     # picture (with weight 16 it fell to 23 dB from bicubic in 300 steps), so
     # the guide weighs four times as much here: the small picture must still
-    # look right.
+    # look right.  A model trained this way is then pulled closer still by
+    # short runs with ``--guide-weight`` (the shipped irn.x4-jpeg: 1,500 steps
+    # at 128, then 1,500 at 256, which moved its small picture from 29.8 to
+    # 37.8 dB RGB of bicubic for 0.07 dB of Set5 q90 recovery; README).
     GUIDE_WEIGHT = {2: 16.0, 4: 64.0}
     jpeg = True
