@@ -182,9 +182,9 @@ def bicubic_downscale(x: torch.Tensor, scale: int) -> torch.Tensor:
 class RescalingTask:
     """The invertible rescaler (IRN's recipe): the small picture is pulled
     towards a bicubic downscale (L2, weight ``GUIDE_WEIGHT[scale]``, or the
-    configuration's ``guide_weight``), the
-    original is rebuilt from the small picture rounded to 8 bits and a fresh
-    z ~ N(0, I) (L1), and z is pulled towards N(0, I) (sum of z squared).
+    configuration's ``guide_weight``), the original is rebuilt from the small
+    picture rounded to 8 bits and a fresh z ~ N(0, I) (L1), and z is pulled
+    towards N(0, I) (sum of z squared).
     Losses are sums per picture, as in IRN, so their weights compare.
     ``jpeg``: the small picture also goes through a real JPEG at quality
     ``JPEG_QUALITIES`` (straight-through gradient) before the rebuild."""
@@ -197,7 +197,7 @@ class RescalingTask:
         self.config = config
         self.spec = zoo.get_spec(config.model)
         self.scale = self.spec.scales[0]
-        self.guide_weight = config.guide_weight or self.GUIDE_WEIGHT[self.scale]
+        self.guide_weight = self.GUIDE_WEIGHT[self.scale] if config.guide_weight is None else config.guide_weight
         images = load_clean_images(config.data, config.max_side, mode="RGB")
         images = [im for im in images if min(im.size) >= config.patch]
         train_images, val_images = split(images, config.val_fraction)
