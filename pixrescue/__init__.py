@@ -40,9 +40,10 @@ def restore(
     frame of a file).
     """
     from . import zoo
-    from .tasks.restore import default_projection, restore_frame
+    from .tasks.restore import check_model, default_projection, restore_frame
 
     model = model or zoo.DEFAULT_MODEL["jpeg"]
+    check_model(model, strength)
     frame, jpeg, orientation = _source(image)
     project = default_projection(model) if project is None else project
     return restore_frame(frame, model, passes, jpeg=jpeg, strength=strength, project=project,

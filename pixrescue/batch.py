@@ -28,30 +28,56 @@ class Job:
 
 @dataclass
 class Outcome:
+    """What happened to each file: done, written unchanged (with the reason),
+    skipped (its output already existed, ``skip_existing``), failed."""
+
     done: list[Job] = field(default_factory=list)
+    unchanged: list[tuple[Path, str]] = field(default_factory=list)
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
     failed: list[tuple[Path, str]] = field(default_factory=list)
 
 
-def plan(inputs: list[Path], output: Path | None, recursive: bool, suffix: str, extension: str) -> list[Job]:
+def _is_own_output(path: Path, suffix: str) -> bool:
+    """``path`` looks like what this command writes beside its inputs (``x.fixed.png``)."""
+    return bool(suffix) and path.stem.endswith(suffix)
+
+
+def plan(inputs: list[Path], output: Path | None, recursive: bool, suffix: str, extension: str,
+         single_file: bool | None = None) -> list[Job]:
     """Pair each input image with its output path.
 
-    * one input file and ``output`` with an image extension: that file;
+    * one input file and ``output`` with an image extension (or
+      ``single_file``, when the caller knows): that file;
     * otherwise ``output`` is a folder: ``output/<stem><extension>`` (with the
       sub-folders of a recursive search kept);
     * no ``output``: beside the input, ``<stem><suffix><extension>``.
+
+    A folder search skips what this command writes (``*<suffix>.*`` beside
+    the inputs, and the output folder when it lies inside the searched one),
+    so running a command twice never processes its own results.  Two inputs
+    that would write one output (``a.jpg`` and ``a.png`` into one folder as
+    PNG) are named apart by their full names (``a.jpg.png``, ``a.png.png``;
+    beside the inputs ``a.jpg.fixed.png``, ``a.png.fixed.png``);
+    a job whose output is another job's input is refused before anything is
+    written.
     """
     jobs: list[Job] = []
-    single_file_target = (
-        output is not None
-        and output.suffix.lower() in IMAGE_SUFFIXES
-        and not output.is_dir()
+    single_file_target = output is not None and (
+        single_file if single_file is not None
+        else output.suffix.lower() in IMAGE_SUFFIXES and not output.is_dir()
     )
     if single_file_target:
         if len(inputs) != 1 or inputs[0].is_dir():
             raise BatchError(f"-o {output} names one file, but several inputs were given: use a folder")
+    output_root = output.resolve() if output is not None and not single_file_target else None
     for entry in inputs:
         if entry.is_dir():
-            found = find_images([entry], recursive)
+            found = [
+                source for source in find_images([entry], recursive)
+                if not _is_own_output(source, suffix)
+                and not (output_root is not None and output_root != entry.resolve()
+                         and source.resolve().is_relative_to(output_root))
+            ]
             if not found:
                 raise BatchError(f"{entry}: no images found" + ("" if recursive else " (try --recursive)"))
             for source in found:
@@ -67,7 +93,36 @@ def plan(inputs: list[Path], output: Path | None, recursive: bool, suffix: str, 
             jobs.append(Job(entry, entry.with_name(entry.stem + suffix + extension)))
         else:
             jobs.append(Job(entry, output / (entry.stem + extension)))
-    return jobs
+    return _apart(jobs)
+
+
+def _apart(jobs: list[Job]) -> list[Job]:
+    """``jobs`` with no two outputs alike and no output on another job's input."""
+    def key(path: Path) -> Path:
+        return path.resolve()
+
+    by_target: dict[Path, list[Job]] = {}
+    for job in jobs:
+        by_target.setdefault(key(job.target), []).append(job)
+    renamed = [
+        # What follows the stem in the output's name (".fixed.png", ".png") now follows the whole name.
+        Job(job.source, job.target.with_name(job.source.name + job.target.name[len(job.source.stem):]))
+        if len(by_target[key(job.target)]) > 1 and job.target.name.startswith(job.source.stem) else job
+        for job in jobs
+    ]
+    targets: dict[Path, Job] = {}
+    for job in renamed:
+        other = targets.setdefault(key(job.target), job)
+        if other is not job:
+            raise BatchError(f"{other.source} and {job.source} would both be written to {job.target}: "
+                             "give them separate output folders")
+    sources = {key(job.source): job for job in renamed}
+    for job in renamed:
+        owner = sources.get(key(job.target))
+        if owner is not None and owner is not job:
+            raise BatchError(f"the output of {job.source} would replace {owner.source}, which this run also "
+                             "reads: choose another output folder")
+    return renamed
 
 
 def run(
@@ -75,32 +130,38 @@ def run(
     process: Callable[[Picture], Picture],
     *,
     overwrite: bool = False,
+    skip_existing: bool = False,
     quality: int | None = None,
     background: str | None = None,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     progress: bool = True,
     report: Callable[[str], None] | None = None,
 ) -> Outcome:
-    """Load, process and save every job; failures are collected, not raised."""
+    """Load, process and save every job; failures are collected, not raised.
+    ``skip_existing``: a job whose output exists is skipped (reported, not
+    failed), so that a stopped batch can be run again."""
     from tqdm import tqdm
 
     outcome = Outcome()
     say = report or (lambda message: tqdm.write(message, file=sys.stderr))
-    targets_seen: set[Path] = set()
     bar = tqdm(jobs, unit="image", disable=not progress or len(jobs) < 2, file=sys.stderr)
     for job in bar:
         try:
             if job.target.resolve() == job.source.resolve() and not overwrite:
                 raise ImageSaveError("output would replace the input (use --overwrite to allow it)")
-            if job.target.resolve() in targets_seen:
-                raise ImageSaveError(f"another input already writes {job.target}")
+            if job.target.exists() and skip_existing:
+                outcome.skipped.append((job.source, f"{job.target} exists"))
+                continue
             if job.target.exists() and not overwrite:
-                raise ImageSaveError(f"{job.target} exists (use --overwrite to replace it)")
+                raise ImageSaveError(f"{job.target} exists (use --overwrite to replace it, "
+                                     "or --skip-existing to leave it)")
             picture = load(job.source, max_pixels=max_pixels)
             result = process(picture)
             save(result, job.target, quality=quality, background=background, overwrite=overwrite)
-            targets_seen.add(job.target.resolve())
-            outcome.done.append(job)
+            if result.unchanged:
+                outcome.unchanged.append((job.source, result.unchanged))
+            else:
+                outcome.done.append(job)
         except (ImageLoadError, ImageSaveError) as exc:
             outcome.failed.append((job.source, str(exc)))
             say(f"error: {job.source}: {exc}")

@@ -7,22 +7,40 @@ from pathlib import Path
 import click
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """Lists each command with its whole first sentence (click cuts it at the terminal's width)."""
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, command.get_short_help_str(limit=300)) for name in self.list_commands(ctx)
+                if (command := self.get_command(ctx, name)) is not None and not command.hidden]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="pixrescue")
 def main() -> None:
     """Rescue images that the internet has degraded."""
 
 
 def _finish(outcome, verb: str) -> None:
-    """One-line summary, the failures again, and a non-zero exit if any failed."""
-    done, failed = len(outcome.done), len(outcome.failed)
-    summary = f"{verb} {done} image{'s' if done != 1 else ''}"
-    if failed:
-        summary += f", {failed} failed:"
-    click.echo(summary, err=True)
-    for source, message in outcome.failed:
-        click.echo(f"  {source}: {message}", err=True)
-    if failed:
+    """One-line summary, then what happened to every file that was not simply
+    done (left unchanged and why, skipped, failed); a non-zero exit if any failed."""
+    def images(count: int) -> str:
+        return f"{count} image{'s' if count != 1 else ''}"
+
+    parts = [f"{verb} {images(len(outcome.done))}"]
+    for label, entries in (("left unchanged", outcome.unchanged), ("skipped", outcome.skipped),
+                           ("failed", outcome.failed)):
+        if entries:
+            parts.append(f"{len(entries)} {label}")
+    click.echo(", ".join(parts), err=True)
+    for label, entries in (("unchanged", outcome.unchanged), ("skipped", outcome.skipped),
+                           ("failed", outcome.failed)):
+        for source, message in entries:
+            click.echo(f"  {label}: {source}: {message}", err=True)
+    if outcome.failed:
         raise SystemExit(1)
 
 
@@ -46,19 +64,41 @@ def _fail(message: str) -> None:
     raise SystemExit(2)
 
 
+def _output_path(ctx, param, value: str | None):
+    """-o: (path, names a folder).  A folder is one that exists, or a path that ends with a
+    separator or has no extension; any other extension must be an image format's (an unknown
+    one such as .avif or .xyz would otherwise become a folder without a word)."""
+    import os
+
+    from .imaging.io import IMAGE_SUFFIXES
+
+    if value is None:
+        return None
+    path = Path(value)
+    folder = value.endswith(("/", os.sep)) or path.is_dir() or not path.suffix
+    if not folder and path.suffix.lower() not in IMAGE_SUFFIXES:
+        raise click.BadParameter(f"unknown image extension {path.suffix!r} (use one of "
+                                 f"{', '.join(sorted(IMAGE_SUFFIXES))}); a folder name with a dot must end with /")
+    return path, folder
+
+
 output_options = [
     click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path)),
-    click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
-                 help="Output file (one input) or folder. Default: beside each input."),
+    click.option("-o", "--output", default=None, callback=_output_path, metavar="FILE|FOLDER",
+                 help="Output file (one input; its extension picks the format) or folder (existing, ending "
+                 "with /, or without extension). Default: beside each input."),
     click.option("-r", "--recursive", is_flag=True, help="Search input folders recursively."),
     click.option("--format", "extension", type=click.Choice(["png", "jpg", "webp", "tif", "bmp", "gif"]),
-                 default="png", show_default=True, help="Output format when writing into a folder."),
+                 default=None, help="Output format when writing into a folder or beside the inputs "
+                 "[default: png]."),
     click.option("--quality", type=click.IntRange(1, 100), default=None,
-                 help="Quality of lossy outputs (JPEG, lossy WebP)."),
+                 help="Quality of lossy outputs (JPEG, lossy WebP; default: JPEG 95, WebP lossless)."),
     click.option("--background", default=None, metavar="COLOUR",
                  help="Flatten transparency onto this colour (needed for JPEG output of images with alpha)."),
     click.option("--overwrite", is_flag=True, help="Replace existing files (and the input, if it is the output)."),
-    click.option("--max-pixels", type=int, default=None,
+    click.option("--skip-existing", is_flag=True,
+                 help="Leave outputs that already exist and report them as skipped (to continue a stopped batch)."),
+    click.option("--max-pixels", type=click.IntRange(min=1), default=None,
                  help="Refuse images larger than this many pixels, read or (upscale, expand) written "
                  "(default: Pillow's 89,478,485)."),
 ]
@@ -77,13 +117,43 @@ def _pixel_limit(max_pixels: int | None) -> int:
     return max_pixels or DEFAULT_MAX_PIXELS
 
 
+def _output_format(output, extension: str | None) -> str:
+    """The output's extension (without the dot): -o FILE's, else --format's (png by default).
+    Refuses -o FILE.ext with a --format that names another format."""
+    from .imaging.io import format_for
+
+    if output is not None and not output[1]:
+        if extension is not None and format_for(f"x.{extension}") != format_for(output[0]):
+            _fail(f"-o {output[0]} is {format_for(output[0])} but --format says {extension}: give one of them")
+        return output[0].suffix.lower().lstrip(".")
+    return extension or "png"
+
+
+def _check_save_options(extension: str, quality: int | None, background: str | None) -> None:
+    """Options that cannot apply, refused before any work."""
+    from .imaging import ImageSaveError
+    from .imaging.io import format_for, parse_colour
+
+    fmt = format_for(f"x.{extension}")
+    if quality is not None and fmt not in ("JPEG", "WEBP"):
+        _fail(f"--quality applies to JPEG and WebP outputs, not {fmt}")
+    if background is not None:
+        try:
+            parse_colour(background)
+        except ImageSaveError as exc:
+            _fail(f"--background: {exc}")
+
+
 def _run_images(inputs, output, recursive, extension, suffix, process, verb, **save_options) -> None:
     from . import batch
     from .imaging import ImageSaveError
 
     max_pixels = _pixel_limit(save_options.pop("max_pixels"))
+    extension = _output_format(output, extension)
+    _check_save_options(extension, save_options["quality"], save_options["background"])
+    path, folder = output if output is not None else (None, True)
     try:
-        jobs = batch.plan(list(inputs), output, recursive, suffix, "." + extension)
+        jobs = batch.plan(list(inputs), path, recursive, suffix, "." + extension, single_file=not folder)
     except (batch.BatchError, ImageSaveError) as exc:
         _fail(str(exc))
     outcome = batch.run(jobs, process, max_pixels=max_pixels, **save_options)
@@ -92,7 +162,9 @@ def _run_images(inputs, output, recursive, extension, suffix, process, verb, **s
 
 @main.command()
 @with_output_options
-@click.option("-m", "--model", default=None, help="Model name (see `pixrescue models`).")
+@click.option("-m", "--model", default=None,
+              help="An artifact-removal model's name (see `pixrescue models`) or a .safetensors file that "
+              "`pixrescue train` wrote (its card beside it). Default: qgunet.jpeg-blind.")
 @click.option("-p", "--passes", type=click.IntRange(1, 8), default=1, show_default=True,
               help="Feed the output through the network again this many times in all.")
 @click.option("-s", "--strength", type=click.IntRange(1, 100), default=None, metavar="QUALITY",
@@ -101,36 +173,37 @@ def _run_images(inputs, output, recursive, extension, suffix, process, verb, **s
 @click.option("--project/--no-project", default=None,
               help="Move the result back into the quantization intervals the JPEG file proves "
               "(JPEG inputs only; default: the model's card decides).")
-def fix(inputs, output, recursive, extension, quality, background, overwrite, max_pixels, model, passes,
-        strength, project) -> None:
+def fix(inputs, output, recursive, extension, quality, background, overwrite, skip_existing, max_pixels, model,
+        passes, strength, project) -> None:
     """Remove JPEG blocking and ringing from INPUTS (files or folders)."""
     from . import zoo
-    from .tasks.restore import default_projection, restore_picture
+    from .tasks.restore import check_model, default_projection, restore_picture
 
     model = model or zoo.DEFAULT_MODEL["jpeg"]
     try:
-        zoo.get_spec(model)
+        check_model(model, strength)
         zoo.load_model(model)
-    except (zoo.UnknownModelError, FileNotFoundError) as exc:
+    except (ValueError, FileNotFoundError) as exc:
         _fail(str(exc))
-    if strength is not None and not zoo.get_spec(model).trainer == "jpeg-blind":
-        _fail(f"--strength needs a blind model; {model} was trained for one quality")
     project = default_projection(model) if project is None else project
     _run_images(inputs, output, recursive, extension, ".fixed",
                 lambda picture: restore_picture(picture, model, passes, strength=strength, project=project),
-                "fixed", overwrite=overwrite, quality=quality, background=background, max_pixels=max_pixels)
+                "fixed", overwrite=overwrite, skip_existing=skip_existing, quality=quality, background=background,
+                max_pixels=max_pixels)
 
 
 @main.command()
 @with_output_options
-@click.option("-s", "--scale", type=click.Choice(["2", "3", "4"]), default="2", show_default=True)
+@click.option("-s", "--scale", type=click.Choice(["2", "3", "4"]), default="2", show_default=True,
+              help="How many times larger the output is, on each side.")
 @click.option("-m", "--model", "method", default=None, metavar="METHOD",
               help="How to enlarge: nearest, bilinear, bicubic, lanczos, a model's architecture (srcnn, fsrcnn, "
-              "drcn, vdsr, edsr) or full name (see `pixrescue models`). Default: edsr.")
+              "drcn, vdsr, edsr), full name (see `pixrescue models`) or a .safetensors file that `pixrescue "
+              "train` wrote. Default: edsr.")
 @click.option("--deblock/--no-deblock", default=None,
               help="Remove JPEG artifacts before enlarging (default: for JPEG inputs).")
-def upscale(inputs, output, recursive, extension, quality, background, overwrite, max_pixels, scale, method,
-            deblock) -> None:
+def upscale(inputs, output, recursive, extension, quality, background, overwrite, skip_existing, max_pixels, scale,
+            method, deblock) -> None:
     """Enlarge INPUTS (files or folders) SCALE times."""
     from . import zoo
     from .tasks.upscale import INTERPOLATIONS, resolve_method, upscale_picture
@@ -144,20 +217,21 @@ def upscale(inputs, output, recursive, extension, quality, background, overwrite
         _fail(str(exc))
     _run_images(inputs, output, recursive, extension, f".x{factor}",
                 lambda picture: upscale_picture(picture, factor, method, deblock, _pixel_limit(max_pixels)),
-                "upscaled",
-                overwrite=overwrite, quality=quality, background=background, max_pixels=max_pixels)
+                "upscaled", overwrite=overwrite, skip_existing=skip_existing, quality=quality,
+                background=background, max_pixels=max_pixels)
 
 
 @main.command()
 @with_output_options
-@click.option("-s", "--scale", type=click.Choice(["2", "4"]), default="2", show_default=True)
+@click.option("-s", "--scale", type=click.Choice(["2", "4"]), default="2", show_default=True,
+              help="How many times smaller the small picture is, on each side.")
 @click.option("--jpeg-robust", is_flag=True,
               help="x4 only: use the model trained to survive a JPEG re-compression of the small picture "
               "(for pictures a platform will re-encode).")
 @click.option("--refine", type=click.IntRange(0, 1000), default=0, show_default=True, metavar="STEPS",
               help="Tune the small picture for STEPS steps so that expand recovers more (20: about +0.6 dB, "
               "some 50 times slower; see README).")
-def shrink(inputs, output, recursive, extension, quality, background, overwrite, max_pixels, scale,
+def shrink(inputs, output, recursive, extension, quality, background, overwrite, skip_existing, max_pixels, scale,
            jpeg_robust, refine) -> None:
     """Make INPUTS SCALE times smaller so that `pixrescue expand` can recover them.
 
@@ -171,14 +245,15 @@ def shrink(inputs, output, recursive, extension, quality, background, overwrite,
         zoo.load_model(model_for(factor, jpeg_robust))
     except (ValueError, FileNotFoundError) as exc:
         _fail(str(exc))
-    suffix = "" if output is None else output.suffix.lower()
-    if extension not in ("png", "jpg") or suffix not in ("", ".png", ".jpg", ".jpeg"):
+    written = _output_format(output, extension)
+    if written not in ("png", "jpg", "jpeg", "jpe"):
         _fail("shrink writes PNG (or JPEG, whose comment carries the metadata): the small picture must keep its metadata")
-    if refine and (jpeg_robust or extension == "jpg" or suffix in (".jpg", ".jpeg")):
+    if refine and (jpeg_robust or written != "png"):
         _fail("--refine tunes the small picture for a lossless copy: write PNG, and not with --jpeg-robust")
     _run_images(inputs, output, recursive, extension, f".small{factor}",
                 lambda picture: shrink_picture(picture, factor, jpeg_robust, refine), "shrunk",
-                overwrite=overwrite, quality=quality, background=background, max_pixels=max_pixels)
+                overwrite=overwrite, skip_existing=skip_existing, quality=quality, background=background,
+                max_pixels=max_pixels)
 
 
 @main.command()
@@ -188,16 +263,22 @@ def shrink(inputs, output, recursive, extension, quality, background, overwrite,
               help="Scale of the latent draw: 0 uses its mean (default: see README).")
 @click.option("-m", "--model", default=None,
               help="Treat the inputs as made by this shrink model (for small pictures that lost their metadata).")
-def expand(inputs, output, recursive, extension, quality, background, overwrite, max_pixels, seed, temperature,
-           model) -> None:
+def expand(inputs, output, recursive, extension, quality, background, overwrite, skip_existing, max_pixels, seed,
+           temperature, model) -> None:
     """Recover the full-size pictures from small ones that `pixrescue shrink` made."""
+    from . import zoo
     from .tasks.rescale import DEFAULT_TEMPERATURE, expand_picture
 
+    if model is not None:
+        try:
+            zoo.require_task(model, "rescale", "expand")
+        except zoo.UnknownModelError as exc:
+            _fail(str(exc))
     temperature = DEFAULT_TEMPERATURE if temperature is None else temperature
     _run_images(inputs, output, recursive, extension, ".expanded",
                 lambda picture: expand_picture(picture, seed, temperature, model, _pixel_limit(max_pixels)),
-                "expanded",
-                overwrite=overwrite, quality=quality, background=background, max_pixels=max_pixels)
+                "expanded", overwrite=overwrite, skip_existing=skip_existing, quality=quality,
+                background=background, max_pixels=max_pixels)
 
 
 @main.command()
@@ -221,19 +302,31 @@ def models() -> None:
 @click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Catalog file (default: FOLDER/.pixrescue.db).")
 @click.option("--rotations", is_flag=True, help="Also match flipped and quarter-turned copies.")
-def index(folder, db, rotations) -> None:
+@click.option("--rebuild", is_flag=True,
+              help="Start the catalog from nothing (a damaged one is moved aside to NAME.damaged).")
+def index(folder, db, rotations, rebuild) -> None:
     """Fingerprint the images in FOLDER (recursively) into a SQLite catalog.
 
-    Only new or changed files are read again; deleted files are forgotten."""
+    Only new or changed files are read again; deleted files are forgotten.
+    Folders holding a .pixrescue-moved marker (written by `dupes --move-to`)
+    are skipped."""
     import sys
 
     from tqdm import tqdm
 
     from . import catalog
 
-    bar = tqdm(unit="file", file=sys.stderr, leave=False)
-    report = catalog.update(folder, db, rotations=rotations, on_file=lambda _: bar.update(),
-                            on_error=lambda path, message: bar.write(f"error: {path}: {message}", file=sys.stderr))
+    db_path = db or catalog.default_db(folder)
+    files = catalog.scan(folder)
+    bar = tqdm(total=len(files), unit="file", file=sys.stderr, leave=False)
+    try:
+        if rebuild and (aside := catalog.rebuild(db_path)) is not None:
+            bar.write(f"moved the damaged catalog aside to {aside}", file=sys.stderr)
+        report = catalog.update(folder, db_path, rotations=rotations, files=files, on_file=lambda _: bar.update(),
+                                on_error=lambda path, message: bar.write(f"error: {path}: {message}", file=sys.stderr))
+    except (catalog.CatalogError, OSError) as exc:
+        bar.close()
+        _fail(str(exc))
     bar.close()
     click.echo(f"indexed {folder}: {report.added} added, {report.updated} updated, {report.removed} removed, "
                f"{report.unchanged} unchanged" + (f", {len(report.failed)} failed" if report.failed else ""),
@@ -243,14 +336,18 @@ def index(folder, db, rotations) -> None:
 
 
 def _catalog_records(folder: Path | None, db: Path | None):
+    """The records of --db or FOLDER/.pixrescue.db (their paths in FOLDER), and
+    the catalog's path; a missing or unusable catalog is a one-line error."""
     from . import catalog
 
-    db_path = db or (catalog.default_db(folder) if folder else None)
-    if db_path is None or not db_path.exists():
+    if folder is None and db is None:
+        _fail("give the FOLDER whose catalog to search (FOLDER/.pixrescue.db), or --db")
+    db_path = db or catalog.default_db(folder)
+    if not db_path.is_file():
         _fail(f"no catalog at {db_path}: run `pixrescue index FOLDER` first")
     try:
-        return list(catalog.records(db_path)), db_path
-    except catalog.CatalogVersionError as exc:
+        return list(catalog.records(db_path, folder)), db_path
+    except catalog.CatalogError as exc:
         _fail(str(exc))
 
 
@@ -258,32 +355,39 @@ METHOD_NAMES = ["combined", "phash", "ahash", "dhash", "whash", "cnn", "ae"]  # 
 
 
 def _describe(record) -> str:
+    """The details column of `dupes`: dimensions, JPEG quality or format, file size."""
     quality = f"JPEG q{record.jpeg_quality}" if record.jpeg_quality else (record.format or "?")
     return f"{record.width}x{record.height} {quality} {record.size:,} bytes"
 
 
 @main.command()
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Catalog file (default: FOLDER/.pixrescue.db); its paths are taken as relative to FOLDER.")
 @click.option("--method", type=click.Choice(METHOD_NAMES), default="combined", show_default=True,
               help="Fingerprint compared (see README: hashes, learned embeddings, or both).")
 @click.option("--threshold", type=click.FloatRange(0), default=None,
               help="Largest distance between copies (default per method: 10 bits for hashes, 1.0 for "
               "combined, 0.30 for cnn and 0.05 for ae: see README).")
-@click.option("--json", "as_json", is_flag=True, help="Print the groups as JSON.")
-@click.option("--csv", "as_csv", is_flag=True, help="Print the groups as CSV.")
+@click.option("--json", "as_json", is_flag=True, help="Print the groups as JSON (not with --csv).")
+@click.option("--csv", "as_csv", is_flag=True, help="Print the groups as CSV (not with --json).")
 @click.option("--move-to", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Move every copy but the recommended one into this folder (nothing is deleted).")
+              help="Move every copy but the recommended one into this folder, under its path relative to "
+              "FOLDER (nothing is deleted or overwritten). Only files inside FOLDER and unchanged since "
+              "`index` are moved, and nothing of a group whose recommended copy is missing or changed; "
+              "others are reported. The folder gets a .pixrescue-moved marker, so `index` skips it even "
+              "inside FOLDER.")
 def dupes(folder, db, method, threshold, as_json, as_csv, move_to) -> None:
     """Group near-duplicate images of FOLDER's catalog, the recommended copy first
     (highest resolution, then least compressed, then largest file)."""
     import csv
     import json
-    import shutil
     import sys
 
     from . import catalog, similarity
 
+    if as_json and as_csv:
+        _fail("--json and --csv: choose one")
     records, db_path = _catalog_records(folder, db)
     found = similarity.groups(records, method, threshold)
     if as_json:
@@ -297,109 +401,172 @@ def dupes(folder, db, method, threshold, as_json, as_csv, move_to) -> None:
         for n, g in enumerate(found, 1):
             for rank, (r, d) in enumerate(zip(g.members, g.distances)):
                 writer.writerow([n, rank, r.path, d, r.width, r.height, r.jpeg_quality or "", r.size])
-    else:
+    elif found:
+        click.echo(f"{'distance':>8}  path  (dimensions, format or JPEG quality, file size)   "
+                   f"distance to the kept copy: {similarity.distance_unit(method)}")
         for n, g in enumerate(found, 1):
             click.echo(f"group {n} ({len(g.members)} images)")
             for i, (r, d) in enumerate(zip(g.members, g.distances)):
-                click.echo(f"  {'keep' if i == 0 else f'{d:>6g}'}  {r.path}  ({_describe(r)})")
-    moved = []
+                click.echo(f"{'keep' if i == 0 else f'{d:.4g}':>8}  {r.path}  ({_describe(r)})")
+    outcome = None
     if move_to is not None:
-        root = folder.resolve()
-        for g in found:
-            for r in g.members[1:]:
-                relative = r.path.relative_to(root) if r.path.is_relative_to(root) else Path(r.path.name)
-                target = move_to / relative
-                counter = 1
-                while target.exists():
-                    target = target.with_name(f"{relative.stem}-{counter}{relative.suffix}")
-                    counter += 1
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.move(str(r.path), str(target))
-                moved.append(r.path)
-        catalog.forget(db_path, moved)
+        try:
+            outcome = catalog.move_copies([g.members for g in found], folder, move_to, db_path)
+        except (ValueError, OSError, catalog.CatalogError) as exc:
+            _fail(str(exc))
+        for path, reason in outcome.skipped:
+            click.echo(f"skipped {path}: {reason}", err=True)
     copies = sum(len(g.members) - 1 for g in found)
-    click.echo(f"{len(found)} groups, {copies} redundant copies" + (f", {len(moved)} moved to {move_to}" if moved else ""),
-               err=True)
+    summary = f"{len(found)} groups, {copies} redundant copies"
+    if outcome is not None:
+        summary += f", {len(outcome.moved)} moved to {move_to}"
+        summary += f", {len(outcome.skipped)} skipped" if outcome.skipped else ""
+    click.echo(summary, err=True)
+    if outcome is not None and outcome.skipped:
+        raise SystemExit(1)
 
 
 @main.command()
 @click.argument("image", type=click.Path(path_type=Path))
-@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Catalog file.")
-@click.option("-k", type=click.IntRange(1, 1000), default=5, show_default=True)
-@click.option("--method", type=click.Choice(METHOD_NAMES), default="combined", show_default=True)
-def similar(image, db, k, method) -> None:
-    """The K images of a catalog nearest to IMAGE, with their distances
+@click.argument("folder", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Catalog file (default: FOLDER/.pixrescue.db; FOLDER may then be left out).")
+@click.option("-k", type=click.IntRange(1, 1000), default=5, show_default=True, help="How many images to list.")
+@click.option("--method", type=click.Choice(METHOD_NAMES), default="combined", show_default=True,
+              help="Fingerprint compared (as for `dupes`).")
+def similar(image, folder, db, k, method) -> None:
+    """The K images of FOLDER's catalog nearest to IMAGE, with their distances
     (bits of 64 for hashes, cosine distance for embeddings, 1.0 = duplicate
     threshold for combined)."""
     from . import catalog, similarity
-    from .imaging import ImageLoadError, load
+    from .imaging import load
 
-    records, _ = _catalog_records(None, db)
+    records, _ = _catalog_records(folder, db)
+    rotated = any(len(r.hashes["phash"]) > 1 for r in records)
     try:
         picture = load(image)
-    except ImageLoadError as exc:
+        query = catalog.record_of(picture, Path(image), Path(image).stat().st_size, rotated)
+    except Exception as exc:  # ImageLoadError, or anything fingerprinting raises: one line
         _fail(f"{image}: {exc}")
-    rotated = any(len(r.hashes["phash"]) > 1 for r in records)
-    query = catalog.record_of(picture, Path(image), Path(image).stat().st_size, rotated)
     for record, distance in similarity.nearest(query, records, method, k):
         click.echo(f"{distance:>8.4g}  {record.path}")
 
 
 @main.command()
-@click.argument("model")
-@click.option("--data", "data", multiple=True, required=True, type=click.Path(exists=True, file_okay=False),
+@click.argument("model", required=False)
+@click.option("--data", "data", multiple=True, type=click.Path(exists=True, file_okay=False),
               help="Folder of clean training images (searched recursively; repeatable).")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("trained"),
               show_default=True, help="Where the weights and the model card are written.")
 @click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Checkpoint folder; training resumes from it. Default: runs/MODEL.")
+              help="Checkpoint folder; training resumes from it. Default: runs/MODEL (with --plan: the folder "
+                   "of the models' run folders, default runs/campaign).")
 @click.option("--steps", type=int, default=None, help="Optimizer steps (default: from --epochs).")
-@click.option("--epochs", type=float, default=24.0, show_default=True)
-@click.option("--batch", type=int, default=256, show_default=True)
+@click.option("--epochs", type=float, default=24.0, show_default=True,
+              help="Length of the run in epochs (as many patches as the training images hold), unless --steps.")
+@click.option("--batch", type=int, default=256, show_default=True, help="Patches per optimizer step.")
 @click.option("--patch", type=click.IntRange(min=12), default=64, show_default=True,
               help="Training patch side (full-size pixels); at least 12, a side every scale divides.")
-@click.option("--lr", type=float, default=1e-3, show_default=True)
-@click.option("--lr-schedule", type=click.Choice(["constant", "cosine"]), default="constant", show_default=True)
+@click.option("--lr", type=float, default=1e-3, show_default=True, help="Adam's learning rate.")
+@click.option("--lr-schedule", type=click.Choice(["constant", "cosine"]), default="constant", show_default=True,
+              help="cosine: decay the learning rate to 1% of --lr at the last step.")
 @click.option("--quality", type=int, default=10, show_default=True, help="JPEG quality of the inputs.")
 @click.option("--target", type=click.Choice(["q100", "original"]), default="q100", show_default=True,
               help="Training target: the image saved at JPEG quality 100, or the clean original.")
-@click.option("--max-side", type=int, default=320, show_default=True)
-@click.option("--val-every", type=int, default=250, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--max-side", type=int, default=320, show_default=True,
+              help="Shrink training images whose long side is larger than this (0: keep full size).")
+@click.option("--val-every", type=int, default=250, show_default=True,
+              help="Validate on the held-out images every this many steps.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the patches drawn and the start.")
 @click.option("--init", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Start from these .safetensors weights (for example the shipped ones).")
 @click.option("--max-minutes", type=float, default=None, help="Stop (and save) after this long.")
-@click.option("--threads", type=int, default=None, help="CPU threads for torch.")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="CPU threads for the training steps. Default: the cores this process may use, less the sample "
+                   "workers. Given alone, the samples are made in-line (no workers) unless --workers says otherwise.")
+@click.option("--workers", type=click.IntRange(min=0), default=None,
+              help="Processes that make the batches while the steps run (0: in-line). Default: on a GPU, the cores "
+                   "less one; on a CPU, measured at the start (a worker takes a core from the steps).")
+@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto", show_default=True,
+              help="auto: bf16 autocast (fp32 master weights) where the CPU or GPU computes in bf16 and the first "
+                   "batch's loss agrees within 2%; fp32 elsewhere.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
               help="Where the training steps run; auto: a CUDA GPU when torch sees one. Validation runs on the CPU.")
+@click.option("--plan", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="A campaign: train each model of this JSON plan for its share of --minutes, resuming its run, "
+                   "and replace its shipped weights when its validation PSNR improved (README, Training).")
+@click.option("--minutes", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="With --plan: the campaign's whole time, loading and judging included.")
+@click.option("--weights-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="With --plan: where the shipped weights live (default: the package's weights folder).")
 @click.option("--only", type=click.Choice(["all", "estimator"]), default="all", show_default=True,
               help="estimator: train only the blind model's quality estimator (start from --init).")
 @click.option("--guide-weight", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Rescaling models: weight of the pull of the small picture towards the bicubic downscale "
                    "(default: the task's, in the model card).")
 def train(model, data, out_dir, run_dir, steps, epochs, batch, patch, lr, lr_schedule, quality, target,
-          max_side, val_every, seed, init, max_minutes, threads, device, only, guide_weight) -> None:
-    """Train MODEL (a registered name, see `pixrescue models`) on clean images."""
+          max_side, val_every, seed, init, max_minutes, threads, workers, precision, device, plan, minutes,
+          weights_dir, only, guide_weight) -> None:
+    """Train MODEL (a registered name, see `pixrescue models`) on clean images; or, with --plan and
+    --minutes, run a training campaign over several models."""
     import torch
 
     from . import zoo
-    from .training.train import TrainConfig
+    from .training import machine
+    from .training.train import TrainConfig, TrainingStopped
     from .training.train import train as run_training
 
+    ctx = click.get_current_context()
+    try:
+        device = machine.resolve_device(device)
+    except ValueError as exc:
+        raise click.UsageError(str(exc))
+    if threads:
+        torch.set_num_threads(threads)
+    if plan is not None:
+        from click.core import ParameterSource
+
+        from .training.campaign import PlanError, load_plan, run_campaign
+
+        given = [p.opts[0] for p in ctx.command.params if isinstance(p, click.Option)
+                 and p.name not in ("plan", "minutes", "weights_dir", "run_dir", "threads", "workers", "precision",
+                                    "device")
+                 and ctx.get_parameter_source(p.name) is not ParameterSource.DEFAULT]
+        if model is not None or given:
+            raise click.UsageError("--plan takes its models and their options from the plan; give only --minutes, "
+                                   "--run-dir, --weights-dir, --device, --precision, --threads, --workers")
+        if minutes is None:
+            raise click.UsageError("--plan needs --minutes")
+        try:
+            campaign = load_plan(plan)
+        except PlanError as exc:
+            raise click.UsageError(str(exc))
+        command = _command_line(ctx).replace("pixrescue train None", "pixrescue train", 1)
+        try:
+            run_campaign(campaign, minutes, weights_dir=weights_dir or zoo.WEIGHTS_DIR,
+                         runs_root=run_dir or Path("runs") / "campaign", device=device, precision=precision,
+                         threads=threads, workers=workers, command=command)
+        except TrainingStopped as exc:
+            raise SystemExit(128 + exc.signum)
+        return
+    if model is None:
+        raise click.UsageError("name the MODEL to train (or give --plan)")
+    if not data:
+        raise click.UsageError("--data: give at least one folder of training images")
+    if minutes is not None or weights_dir is not None:
+        raise click.UsageError("--minutes and --weights-dir belong to --plan (a single run stops with --max-minutes)")
     try:
         zoo.get_spec(model)
     except zoo.UnknownModelError as exc:
         raise click.UsageError(str(exc))
-    if threads:
-        torch.set_num_threads(threads)
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    elif device == "cuda" and not torch.cuda.is_available():
-        raise click.UsageError("--device cuda: torch sees no CUDA GPU")
     if guide_weight is not None and zoo.get_spec(model).task != "rescale":
         raise click.UsageError(f"--guide-weight applies to the rescaling models; {model} is not one")
     config = TrainConfig(model=model, data=list(data), quality=quality, target=target, max_side=max_side,
                          patch=patch, batch=batch, epochs=epochs, steps=steps, lr=lr, lr_schedule=lr_schedule,
                          val_every=val_every, seed=seed, only=only, guide_weight=guide_weight)
-    run_training(config, out_dir, run_dir or Path("runs") / model, init=init, max_minutes=max_minutes,
-                 device=device, command=_command_line(click.get_current_context()))
+    try:
+        run_training(config, out_dir, run_dir or Path("runs") / model, init=init, max_minutes=max_minutes,
+                     device=device, precision=precision, threads=threads, workers=workers,
+                     command=_command_line(ctx))
+    except TrainingStopped as exc:
+        raise SystemExit(128 + exc.signum)

@@ -24,21 +24,39 @@ def run_tiled(model: nn.Module, x: torch.Tensor, margin: int, tile: int | None =
     side of the kept centre of each tile; None runs the whole image at once.
     ``scale``: the model's output is that many times larger than its input
     (upscalers); tiles and margins are counted in input pixels.
+
+    An 8-bit ``x`` (pixels 0-255) gives an 8-bit result: each tile becomes
+    floats in [0, 1] only for the network and is rounded back, so a large
+    picture never exists as floats (a 9000x9000 RGB picture is 243 MB as
+    bytes, 972 MB as floats).  The output keeps ``x``'s memory format.
     """
     _, _, height, width = x.shape
     s = scale
+    pixels = x.dtype == torch.uint8
+
+    def run(piece: torch.Tensor) -> torch.Tensor:
+        if not pixels:
+            return model(piece)
+        return model(piece.float().div_(255.0)).clamp_(0, 1).mul_(255.0).round_().to(torch.uint8)
+
     if tile is None or (height <= tile + 2 * margin and width <= tile + 2 * margin):
-        return model(x)
+        return run(x)
     out: torch.Tensor | None = None
     for top in range(0, height, tile):
         for left in range(0, width, tile):
             bottom, right = min(top + tile, height), min(left + tile, width)
             t0, l0 = max(top - margin, 0), max(left - margin, 0)
             t1, l1 = min(bottom + margin, height), min(right + margin, width)
-            piece = model(x[:, :, t0:t1, l0:l1])
+            piece = run(x[:, :, t0:t1, l0:l1])
             if out is None:
-                out = x.new_empty((x.shape[0], piece.shape[1], height * scale, width * scale))
+                out = torch.empty((x.shape[0], piece.shape[1], height * scale, width * scale), dtype=piece.dtype,
+                                  memory_format=_memory_format(x))
             out[:, :, top * s : bottom * s, left * s : right * s] = \
                 piece[:, :, (top - t0) * s : (bottom - t0) * s, (left - l0) * s : (right - l0) * s]
     assert out is not None
     return out
+
+
+def _memory_format(x: torch.Tensor) -> torch.memory_format:
+    return torch.channels_last if x.dim() == 4 and x.shape[1] > 1 and x.is_contiguous(
+        memory_format=torch.channels_last) else torch.contiguous_format

@@ -59,6 +59,15 @@ def default_threshold(method: str) -> float:
     return EMBEDDING_THRESHOLDS[method]
 
 
+def distance_unit(method: str) -> str:
+    """What a distance of ``method`` counts, for table headings."""
+    if method in HASH_METHODS:
+        return f"{method}, differing bits of 64"
+    if method == "combined":
+        return "combined, 1.0 = duplicate threshold"
+    return f"{method}, cosine distance (0 to 2)"
+
+
 class Table:
     """One method's fingerprints of many records, for distance queries."""
 

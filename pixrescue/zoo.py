@@ -112,12 +112,56 @@ class UnknownModelError(ValueError):
     pass
 
 
+def is_weights_file(name: str) -> bool:
+    """``name`` is a path to weights (``pixrescue train``'s output), not a registered name."""
+    return str(name).endswith(".safetensors")
+
+
+def _card_beside(weights: str) -> dict[str, Any]:
+    """The card ``pixrescue train`` wrote beside ``weights``; it names the registered model they are for."""
+    path = Path(weights)
+    card = path.with_suffix(".json")
+    if not path.is_file():
+        raise UnknownModelError(f"{weights}: no such weights file")
+    try:
+        about = json.loads(card.read_text())
+        name = about["name"]
+        MODELS[name]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise UnknownModelError(f"{weights}: needs the model card that `pixrescue train` writes beside it "
+                                f"({card.name}), naming a registered model") from None
+    return about
+
+
 def get_spec(name: str) -> ModelSpec:
+    """The registered specification of ``name``: a registered name, or a
+    ``.safetensors`` file whose card (beside it) names one."""
+    if is_weights_file(name):
+        return MODELS[_card_beside(name)["name"]]
     try:
         return MODELS[name]
     except KeyError:
         known = ", ".join(sorted(MODELS))
-        raise UnknownModelError(f"unknown model {name!r} (known: {known})") from None
+        raise UnknownModelError(f"unknown model {name!r} (known: {known}; or a .safetensors file that "
+                                "`pixrescue train` wrote)") from None
+
+
+def models_for(task: str) -> list[str]:
+    """The registered names of ``task``'s models ("jpeg", "upscale", "rescale", "embedding")."""
+    return [name for name, spec in MODELS.items() if spec.task == task]
+
+
+def require_task(name: str, task: str, verb: str) -> ModelSpec:
+    """``name``'s spec when it is a ``task`` model; else UnknownModelError listing the ones that are."""
+    spec = get_spec(name)
+    if spec.task != task:
+        raise UnknownModelError(f"{name} is {TASK_NAMES[spec.task]} model; {verb} takes one of: "
+                                f"{', '.join(models_for(task))}")
+    return spec
+
+
+TASK_NAMES = {"jpeg": "an artifact-removal", "upscale": "an upscaling", "rescale": "a shrink/expand",
+              "embedding": "a fingerprinting"}
 
 
 def weights_path(name: str, directory: Path = WEIGHTS_DIR) -> Path:
@@ -129,6 +173,8 @@ def card_path(name: str, directory: Path = WEIGHTS_DIR) -> Path:
 
 
 def load_card(name: str) -> dict[str, Any]:
+    if is_weights_file(name):
+        return _card_beside(name)
     path = card_path(get_spec(name).name)
     if not path.exists():
         return {}
@@ -141,11 +187,15 @@ def load_model(name: str) -> nn.Module:
     from safetensors.torch import load_file
 
     spec = get_spec(name)
-    path = weights_path(name)
+    path = Path(name) if is_weights_file(name) else weights_path(name)
     if not path.exists():
         raise FileNotFoundError(f"model {name!r} has no weights file at {path}")
     model = spec.build()
-    model.load_state_dict(load_file(str(path)))
+    try:
+        model.load_state_dict(load_file(str(path)))
+    except Exception as exc:  # a damaged file or weights of another shape
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UnknownModelError(f"{path}: not weights of {spec.name} ({first})") from None
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)

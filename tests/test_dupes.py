@@ -15,6 +15,7 @@ from pixrescue.cli import main
 
 def run(*args):
     result = CliRunner().invoke(main, [str(a) for a in args])
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
     assert "Traceback" not in result.output
     return result
 

@@ -205,3 +205,301 @@ def test_png_text_chunks_are_kept(tmp_path, photo):
     assert picture.text == {"Description": "a cat"}
     save(picture, tmp_path / "b.png")
     assert Image.open(tmp_path / "b.png").text == {"Description": "a cat"}
+
+
+# --- Damaged inputs: whatever a decoder lets out becomes an ImageLoadError ---
+
+
+def small_animated_gif() -> bytes:
+    frames = animated_frames(4, (16, 12))
+    buffer = io.BytesIO()
+    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], duration=50, loop=0)
+    return buffer.getvalue()
+
+
+def test_every_truncation_of_an_animated_gif_is_a_clean_error(tmp_path):
+    # Pillow lets IndexError and struct.error out of a GIF cut inside a later frame.
+    data = small_animated_gif()
+    path = tmp_path / "cut.gif"
+    for length in range(1, len(data)):
+        path.write_bytes(data[:length])
+        try:
+            load(path)
+        except ImageLoadError as exc:
+            assert "\n" not in str(exc), length
+            assert str(exc).startswith(("corrupt or truncated image", "not an image file")), (length, str(exc))
+
+
+def test_a_tiff_whose_second_page_has_no_size_is_a_clean_error(tmp_path):
+    import struct
+
+    buffer = io.BytesIO()
+    Image.new("L", (8, 6), 5).save(buffer, format="TIFF", save_all=True, append_images=[Image.new("L", (8, 6), 9)])
+    data = bytearray(buffer.getvalue())
+    first = struct.unpack_from("<I", data, 4)[0]
+    second = struct.unpack_from("<I", data, first + 2 + 12 * struct.unpack_from("<H", data, first)[0])[0]
+    for k in range(struct.unpack_from("<H", data, second)[0]):
+        if struct.unpack_from("<H", data, second + 2 + 12 * k)[0] == 256:  # ImageWidth
+            struct.pack_into("<H", data, second + 2 + 12 * k, 0x7FFF)  # now an unknown tag
+    path = tmp_path / "pages.tif"
+    path.write_bytes(bytes(data))
+    with pytest.raises(ImageLoadError, match=r"corrupt or truncated image \(TypeError: Missing dimensions\)"):
+        load(path)  # Pillow raised a bare TypeError
+
+
+@pytest.mark.parametrize("kind", [IndexError, OverflowError, RuntimeError, TypeError, KeyError, ZeroDivisionError,
+                                  RecursionError, AssertionError])
+def test_any_decoder_failure_becomes_an_image_load_error(tmp_path, monkeypatch, kind):
+    import struct
+
+    from pixrescue.imaging import io as image_io
+
+    def broken(*args, **kwargs):
+        raise kind("bad thing\nsecond line")
+
+    monkeypatch.setattr(image_io, "_read", broken)
+    Image.new("RGB", (4, 4)).save(tmp_path / "a.png")
+    with pytest.raises(ImageLoadError) as caught:
+        load(tmp_path / "a.png")
+    message = str(caught.value)
+    assert message.startswith(f"corrupt or truncated image ({kind.__name__}: ") and "bad thing" in message
+    assert "\n" not in message
+
+    monkeypatch.setattr(image_io, "_read", lambda *a: struct.unpack(">H", b""))
+    with pytest.raises(ImageLoadError, match=r"\(error: unpack requires"):
+        load(tmp_path / "a.png")
+
+
+def test_a_memory_error_stays_a_memory_error(tmp_path, monkeypatch):
+    from pixrescue.imaging import io as image_io
+
+    def exhausted(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(image_io, "_read", exhausted)
+    Image.new("RGB", (4, 4)).save(tmp_path / "a.png")
+    with pytest.raises(MemoryError):
+        load(tmp_path / "a.png")
+
+
+def test_a_later_tiff_page_over_the_pixel_limit_is_refused(tmp_path):
+    Image.new("L", (8, 8)).save(tmp_path / "pages.tif", save_all=True, append_images=[Image.new("L", (200, 200))])
+    assert len(load(tmp_path / "pages.tif").frames) == 2
+    with pytest.raises(ImageLoadError, match="too large"):
+        load(tmp_path / "pages.tif", max_pixels=1000)
+
+
+def test_a_name_that_cannot_be_a_path_is_a_clean_error(tmp_path):
+    with pytest.raises(ImageLoadError, match="cannot read"):
+        load(tmp_path / ("a" * 300 + ".png"))  # longer than a file name may be
+    with pytest.raises(ImageLoadError, match="cannot read"):
+        load(str(tmp_path / "a\0b.png"))
+
+
+# --- JPEG tables: read_info never raises ---
+
+
+def remap_jpeg_tables(data: bytes, mapping: dict[int, int]) -> bytes:
+    """``data`` with its DQT tables (and the components that use them) renumbered."""
+    out, at = bytearray(data), 2
+    while at + 4 <= len(out) and out[at] == 0xFF:
+        marker, length = out[at + 1], int.from_bytes(out[at + 2 : at + 4], "big")
+        if marker == 0xDB:  # DQT: (precision << 4 | id) then 64 or 128 bytes, repeated
+            k = at + 4
+            while k < at + 2 + length:
+                precision, table = out[k] >> 4, out[k] & 15
+                out[k] = precision << 4 | mapping.get(table, table)
+                k += 1 + 64 * (2 if precision else 1)
+        elif marker in (0xC0, 0xC1, 0xC2):  # SOF: components (id, sampling, table)
+            for c in range(out[at + 9]):
+                entry = at + 10 + 3 * c + 2
+                out[entry] = mapping.get(out[entry], out[entry])
+        elif marker == 0xDA:
+            break
+        at += 2 + length
+    return bytes(out)
+
+
+def test_a_jpeg_that_numbers_its_tables_otherwise_still_gets_facts(tmp_path, photo):
+    from pixrescue.imaging.jpeg import read_info
+
+    buffer = io.BytesIO()
+    photo.save(buffer, format="JPEG", quality=75)
+    odd = remap_jpeg_tables(buffer.getvalue(), {0: 2, 1: 3})
+    with Image.open(io.BytesIO(odd)) as opened:
+        assert sorted(opened.quantization) == [2, 3]
+        info = read_info(opened)  # raised ValueError: no quantization tables
+    assert info is not None and sorted(info.quantization) == [2, 3]
+    assert info.quality == 75 and info.quality_exact
+    (tmp_path / "odd.jpg").write_bytes(odd)
+    picture = load(tmp_path / "odd.jpg")  # libjpeg decodes it: tables 2 and 3 are legal
+    assert picture.jpeg is not None and picture.jpeg.quality == 75
+
+
+@pytest.mark.parametrize(
+    "quantization",
+    [
+        {5: [16] * 64},
+        {0: [1] * 10},
+        {0: None},
+        {0: ["x"] * 64},
+        {"a": [1] * 64},
+        {0: [0] * 64, 1: [65535] * 64},
+        {0: [2**70] * 64},
+    ],
+)
+def test_read_info_never_raises_on_odd_tables(quantization):
+    from types import SimpleNamespace
+
+    from pixrescue.imaging.jpeg import JpegInfo, read_info
+
+    image = SimpleNamespace(format="JPEG", mode="RGB", quantization=quantization)
+    info = read_info(image)
+    assert info is None or (isinstance(info, JpegInfo) and 1 <= info.quality <= 100 and info.subsampling == "unknown")
+
+
+# --- Animation metadata out of a format's range is clamped, with a warning ---
+
+
+@pytest.mark.parametrize(
+    "suffix, loop, durations, expected_loop, expected_durations",
+    [
+        (".gif", 70000, [40, 80, 120, 160], 65535, [40, 80, 120, 160]),
+        (".gif", 3, [700000, 80, 2**40, 160], 3, [655350, 80, 655350, 160]),
+        (".gif", -1, [-15, 80, 120, 160], 0, [0, 80, 120, 160]),
+        (".webp", 70000, [40, 80, 120, 160], 65535, [40, 80, 120, 160]),
+        (".webp", 3, [2**25, 80, 120, 2**24], 3, [2**24 - 1, 80, 120, 2**24 - 1]),
+        (".webp", -5, [-40, 80, 120, 160], 0, [0, 80, 120, 160]),
+        (".png", 2**32, [40, 80, 120, 160], 2**31 - 1, [40, 80, 120, 160]),
+        (".png", 3, [65537, 700001, 10**9, 160], 3, [65540, 700000, 65535000, 160]),
+        (".png", -1, [-40, 80, 120, 160], 0, [0, 80, 120, 160]),
+    ],
+)
+def test_animation_metadata_out_of_range_is_clamped_with_a_warning(tmp_path, suffix, loop, durations,
+                                                                    expected_loop, expected_durations):
+    picture = Picture(frames=animated_frames(), durations=durations, loop=loop)
+    target = tmp_path / f"anim{suffix}"
+    with pytest.warns(UserWarning) as caught:
+        save(picture, target)
+    messages = [str(w.message) for w in caught]
+    assert messages and all("\n" not in m and "anim" in m for m in messages)
+    assert any("clamped" in m for m in messages)
+    again = load(target)
+    assert again.loop == expected_loop
+    assert again.durations == expected_durations
+    assert list(tmp_path.iterdir()) == [target]
+
+
+def test_a_run_of_identical_gif_frames_is_clamped_as_a_whole(tmp_path):
+    # Pillow writes identical frames as one frame with their durations added up.
+    same = Image.new("RGB", (8, 8), (200, 10, 10))
+    frames = [same, same.copy(), same.copy(), Image.new("RGB", (8, 8))]
+    picture = Picture(frames=frames, durations=[600000, 600000, 600000, 100], loop=0)
+    with pytest.warns(UserWarning, match="clamped"):
+        save(picture, tmp_path / "still.gif")
+    again = load(tmp_path / "still.gif")
+    assert again.durations == [655350, 100]
+
+
+def test_in_range_animation_metadata_saves_without_a_warning(tmp_path):
+    import warnings
+
+    picture = Picture(frames=animated_frames(), durations=[0, 655350, 65535, 10], loop=65535)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for suffix in (".gif", ".webp", ".png"):
+            save(picture, tmp_path / f"a{suffix}")
+            assert load(tmp_path / f"a{suffix}").loop == 65535
+
+
+def test_fewer_durations_than_frames_are_filled_in(tmp_path):
+    picture = Picture(frames=animated_frames(3), durations=[40, 80], loop=0)
+    with pytest.warns(UserWarning, match="2 durations for 3 frames"):
+        save(picture, tmp_path / "a.gif")
+    assert load(tmp_path / "a.gif").durations == [40, 80, 100]
+
+
+# --- Where the output goes: any name the file system takes; clean errors otherwise ---
+
+
+def no_leftovers(folder) -> None:
+    leftovers = [p.name for p in folder.rglob("*") if p.name.endswith(".part") or p.name.startswith(".pxr-")]
+    assert leftovers == []
+
+
+@pytest.mark.parametrize("stem", ["a" * 251, "é" * 125])  # 255 and 254 bytes with ".png"
+def test_a_name_at_the_file_system_limit_can_be_written(tmp_path, stem):
+    target = tmp_path / f"{stem}.png"
+    save(Picture(frames=[Image.new("L", (8, 8), 7)]), target)
+    assert Image.open(target).getpixel((0, 0)) == 7
+    no_leftovers(tmp_path)
+
+
+def test_a_name_over_the_limit_is_a_clean_error(tmp_path):
+    target = tmp_path / ("a" * 252 + ".png")
+    with pytest.raises(ImageSaveError, match="cannot write .*a{252}.png: File name too long") as caught:
+        save(Picture(frames=[Image.new("L", (8, 8))]), target)
+    assert "\n" not in str(caught.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_destination_under_a_file_is_a_clean_error(tmp_path):
+    (tmp_path / "taken").write_bytes(b"a file")
+    picture = Picture(frames=[Image.new("L", (8, 8))])
+    for target in (tmp_path / "taken" / "x.png", tmp_path / "taken" / "sub" / "x.png"):
+        with pytest.raises(ImageSaveError, match=f"cannot write {target}: .*taken is a file, not a folder"):
+            save(picture, target)
+    assert [p.name for p in tmp_path.iterdir()] == ["taken"]
+
+
+def test_a_destination_that_is_a_folder_is_a_clean_error(tmp_path):
+    (tmp_path / "x.png").mkdir()
+    with pytest.raises(ImageSaveError, match="exists"):
+        save(Picture(frames=[Image.new("L", (8, 8))]), tmp_path / "x.png")
+    with pytest.raises(ImageSaveError, match="x.png: it is a folder"):
+        save(Picture(frames=[Image.new("L", (8, 8))]), tmp_path / "x.png", overwrite=True)
+    no_leftovers(tmp_path)
+
+
+def test_a_read_only_folder_is_a_clean_error(tmp_path, monkeypatch):
+    import errno
+    import os
+    import tempfile
+
+    def refused(*args, **kwargs):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+
+    picture = Picture(frames=[Image.new("L", (8, 8))])
+    monkeypatch.setattr(tempfile, "mkstemp", refused)
+    with pytest.raises(ImageSaveError, match=f"cannot write {tmp_path / 'x.png'}: Permission denied"):
+        save(picture, tmp_path / "x.png")
+    monkeypatch.undo()
+    monkeypatch.setattr(type(tmp_path), "mkdir", refused)
+    with pytest.raises(ImageSaveError, match="new/x.png: Permission denied"):
+        save(picture, tmp_path / "new" / "x.png")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "geteuid") or __import__("os").geteuid() == 0,
+                    reason="the superuser writes into read-only folders")
+def test_a_really_read_only_folder_is_a_clean_error(tmp_path):
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        for target in (folder / "x.png", folder / "sub" / "x.png"):
+            with pytest.raises(ImageSaveError, match="Permission denied"):
+                save(Picture(frames=[Image.new("L", (8, 8))]), target)
+        assert list(folder.iterdir()) == []
+    finally:
+        folder.chmod(0o755)
+
+
+def test_an_encoder_failure_is_a_clean_error_and_leaves_nothing(tmp_path, monkeypatch):
+    def broken(self, *args, **kwargs):
+        raise RuntimeError("encoder gave up")
+
+    monkeypatch.setattr(Image.Image, "save", broken)
+    with pytest.raises(ImageSaveError, match=r"x.webp: RuntimeError: encoder gave up"):
+        save(Picture(frames=[Image.new("L", (8, 8))]), tmp_path / "x.webp")
+    assert list(tmp_path.iterdir()) == []

@@ -25,6 +25,7 @@ renamed over it only when complete.
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 import warnings
@@ -93,6 +94,9 @@ class Picture:
     source: Path | None = None
     # Text metadata: PNG text chunks; from a JPEG, a pixrescue comment (see TEXT_KEY).
     text: dict[str, str] = field(default_factory=dict)
+    # Set by a job that decided to leave the pixels as they were, saying why
+    # (reported by the batch summary; never written to a file).
+    unchanged: str | None = None
 
     @property
     def image(self) -> Image.Image:
@@ -161,16 +165,35 @@ def _clean_exif(image: Image.Image) -> bytes | None:
     return exif.tobytes()
 
 
+def _reason(exc: BaseException, limit: int = 200) -> str:
+    """The first line of an exception's message (an OSError's strerror), or its type."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    lines = str(exc).splitlines()
+    message = lines[0].strip() if lines else ""
+    if len(message) > limit:
+        message = message[: limit - 3] + "..."
+    return message or type(exc).__name__
+
+
+def _describe(exc: BaseException) -> str:
+    """``Type: first line of the message`` (the type alone when there is no message)."""
+    return f"{type(exc).__name__}: {_reason(exc)}" if str(exc).strip() else type(exc).__name__
+
+
 def load(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Picture:
     """Read an image file completely.  Raises :class:`ImageLoadError` with a
-    one-line message for anything that is not a readable image."""
+    one-line message for anything that is not a readable image, whatever
+    goes wrong in the decoders (only a MemoryError stays a MemoryError)."""
     path = Path(path)
-    if path.is_dir():
-        raise ImageLoadError("is a directory, not an image")
     try:
+        if path.is_dir():
+            raise ImageLoadError("is a directory, not an image")
         size = path.stat().st_size
-    except OSError as exc:
-        raise ImageLoadError(f"cannot read: {exc.strerror or exc}") from None
+    except ImageLoadError:
+        raise
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the name
+        raise ImageLoadError(f"cannot read: {_reason(exc)}") from None
     if size == 0:
         raise ImageLoadError("empty file")
     try:
@@ -183,7 +206,7 @@ def load(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS) -
                     return _read(opened, path, max_pixels)
             finally:
                 Image.MAX_IMAGE_PIXELS = previous_limit
-    except ImageLoadError:
+    except (ImageLoadError, MemoryError):
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageLoadError(
@@ -194,8 +217,9 @@ def load(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS) -
     except PermissionError:
         raise ImageLoadError("permission denied") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ImageLoadError(f"corrupt or truncated image ({message})") from None
+        raise ImageLoadError(f"corrupt or truncated image ({_reason(exc)})") from None
+    except Exception as exc:  # what a decoder lets out on a damaged file: IndexError, struct.error ...
+        raise ImageLoadError(f"corrupt or truncated image ({_describe(exc)})") from None
 
 
 # The one text entry a JPEG can carry (as its comment): pixrescue's own.
@@ -227,6 +251,8 @@ def _read(opened: Image.Image, path: Path, max_pixels: int | None) -> Picture:
     n_frames = getattr(opened, "n_frames", 1)
     frames, durations, depth = [], [], 8
     for frame in ImageSequence.Iterator(opened):
+        if max_pixels is not None and frame.size[0] * frame.size[1] > max_pixels:
+            raise Image.DecompressionBombError("too many pixels")  # a later page of a TIFF may be larger
         frame.load()
         if n_frames > 1:
             durations.append(int(frame.info.get("duration", 100) or 0))
@@ -291,6 +317,78 @@ def _umask() -> int:
     return current
 
 
+# What each animated format can store.  GIF: the loop count in 16 bits and
+# each frame's delay in centiseconds in 16 bits.  WebP: the loop count in 16
+# bits, each frame's duration in milliseconds in 24 bits, and the running
+# timestamp (the sum of the durations) in a C int.  APNG: the play count in a
+# PNG four-byte integer (at most 2**31 - 1) and each delay as a fraction of a
+# second whose numerator and denominator are 16 bits each.
+_LOOP_LIMITS = {"GIF": 0xFFFF, "WEBP": 0xFFFF, "PNG": 2**31 - 1}
+_DURATION_LIMITS = {"GIF": 655_350, "WEBP": 0xFFFFFF, "PNG": 65_535_000}
+_WEBP_TIMESTAMP_LIMIT = 2**31 - 1
+_DEFAULT_DURATION = 100  # ms, what load gives a frame that says nothing
+_ANIMATION_NAMES = {"GIF": "GIF", "WEBP": "WebP", "PNG": "APNG"}
+
+
+def _frames_equal(a: Image.Image, b: Image.Image) -> bool:
+    return a.mode == b.mode and a.size == b.size and a.tobytes() == b.tobytes()
+
+
+def _clamp(value, limit: int) -> int:
+    """``value`` (ms or a count) as an int in 0..limit (NaN: 0)."""
+    if isinstance(value, int):
+        return min(max(value, 0), limit)
+    number = float(value)
+    return 0 if math.isnan(number) else int(round(min(max(number, 0.0), float(limit))))
+
+
+def _fit_durations(durations: list, frames: list[Image.Image], fmt: str, name: str) -> list[int]:
+    """``durations`` (ms) within what ``fmt`` can store, one per frame; a
+    warning (one line) says what was changed."""
+    limit = _DURATION_LIMITS[fmt]
+    given = list(durations)
+    fitted = [_clamp(value, limit) for value in given[: len(frames)]]
+    fitted += [_DEFAULT_DURATION] * (len(frames) - len(fitted))
+    if fmt == "PNG":
+        # Over 65535 ms an exact delay can need a numerator over 16 bits: keep
+        # steps of 10 ms, 100 ms or 1 s, the finest that fits.
+        for i, value in enumerate(fitted):
+            step = next(s for s in (1, 10, 100, 1000) if round(value / s) <= 0xFFFF)
+            fitted[i] = min(round(value / step) * step, limit)
+    elif fmt == "GIF" and sum(fitted) > limit:
+        # Pillow writes a run of identical frames as one frame with the
+        # durations added up: the run's total must fit as well.
+        budget = limit
+        for i, value in enumerate(fitted):
+            if i == 0 or not _frames_equal(frames[i - 1], frames[i]):
+                budget = limit
+            fitted[i] = min(value, budget)
+            budget -= fitted[i]
+    elif fmt == "WEBP" and sum(fitted) > _WEBP_TIMESTAMP_LIMIT:
+        fitted = [min(value, _WEBP_TIMESTAMP_LIMIT // len(fitted)) for value in fitted]
+    notes = []
+    if len(given) != len(frames):
+        notes.append(f"{len(given)} durations for {len(frames)} frames (a missing one is {_DEFAULT_DURATION} ms)")
+    changed = [(old, new) for old, new in zip(given, fitted) if old != new]
+    if changed:
+        old, new = changed[0]
+        notes.append(f"{len(changed)} clamped (or rounded) to fit, e.g. {old} ms -> {new} ms")
+    if notes:
+        warnings.warn(f"{name}: {_ANIMATION_NAMES[fmt]} stores frame durations of 0..{limit:,} ms: {'; '.join(notes)}",
+                      stacklevel=4)
+    return fitted
+
+
+def _fit_loop(loop, fmt: str, name: str) -> int:
+    """``loop`` within the loop counts ``fmt`` can store (a warning says when it was not)."""
+    limit = _LOOP_LIMITS[fmt]
+    fitted = min(max(int(loop), 0), limit)
+    if fitted != loop:
+        warnings.warn(f"{name}: {_ANIMATION_NAMES[fmt]} stores loop counts of 0..{limit:,}: {loop} was clamped "
+                      f"to {fitted}", stacklevel=4)
+    return fitted
+
+
 def save(
     picture: Picture,
     path: str | os.PathLike,
@@ -299,8 +397,37 @@ def save(
     background: str | None = None,
     overwrite: bool = False,
 ) -> Path:
-    """Write ``picture`` to ``path`` atomically in the format its extension names."""
+    """Write ``picture`` to ``path`` atomically in the format its extension names.
+
+    Raises :class:`ImageSaveError` with a one-line message for anything that
+    stops the write (only a MemoryError stays a MemoryError), and leaves no
+    temporary file behind.  Animation metadata outside what the format can
+    store (loop count, frame durations) is clamped into it, with a warning."""
     path = Path(path)
+    try:
+        return _save(picture, path, quality=quality, background=background, overwrite=overwrite)
+    except (ImageSaveError, MemoryError):
+        raise
+    except Exception as exc:
+        raise ImageSaveError(f"cannot write {path}: {_save_reason(exc, path)}") from None
+
+
+def _save_reason(exc: BaseException, path: Path) -> str:
+    if isinstance(exc, (FileExistsError, NotADirectoryError)):
+        for folder in path.parents:
+            try:
+                if folder.exists() and not folder.is_dir():
+                    return f"{folder} is a file, not a folder"
+            except OSError:
+                break
+    if isinstance(exc, IsADirectoryError):
+        return "it is a folder"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return _describe(exc)
+
+
+def _save(picture: Picture, path: Path, *, quality: int | None, background: str | None, overwrite: bool) -> Path:
     fmt = format_for(path)
     if path.exists() and not overwrite:
         raise ImageSaveError(f"{path} exists (use --overwrite to replace it)")
@@ -339,26 +466,26 @@ def save(
         options["save_all"] = True
         options["append_images"] = frames[1:]
         if picture.durations and fmt != "TIFF":
-            options["duration"] = picture.durations
+            options["duration"] = _fit_durations(picture.durations, frames, fmt, path.name)
         if fmt != "TIFF" and picture.loop is not None:  # no loop count: the file plays once
-            options["loop"] = picture.loop
+            options["loop"] = _fit_loop(picture.loop, fmt, path.name)
         if fmt == "GIF":
             options["disposal"] = 2 if picture.has_alpha else 1
     first = frames[0]
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    # A short temporary name in the target's folder: any name the file system
+    # accepts for the target works (a name near its 255-byte limit included).
+    handle, temporary = tempfile.mkstemp(prefix=".pxr-", suffix=".part", dir=path.parent)
     try:
         with os.fdopen(handle, "wb") as stream:
             first.save(stream, format=fmt, **options)
         os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes 0600; a new file follows the umask
         os.replace(temporary, path)
-    except BaseException as exc:
+    except BaseException:
         try:
             os.unlink(temporary)
-        except FileNotFoundError:
+        except OSError:
             pass
-        if isinstance(exc, (OSError, ValueError)):
-            raise ImageSaveError(f"cannot write {path}: {exc}") from None
         raise
     return path
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 from PIL import Image, JpegImagePlugin
@@ -77,41 +78,82 @@ def estimate_quality(quantization: dict[int, list[int]]) -> tuple[int, bool]:
         tables.append((list(quantization[1]), CHROMA_BASE))
     if not tables:
         raise ValueError("no quantization tables")
-    best, best_err = 50, None
-    for q in range(1, 101):
-        err = sum(
-            abs(a - b) for table, base in tables for a, b in zip(table, ijg_table(base, q))
-        )
-        if best_err is None or err < best_err:
-            best, best_err = q, err
-    return best, best_err == 0
+    errors = np.zeros(100, dtype=np.int64)  # per quality 1..100
+    for table, base in tables:
+        steps = np.asarray(table[:64], dtype=np.int64)
+        errors += np.abs(_ijg_matrix(base)[:, : len(steps)] - steps).sum(axis=1)
+    best = int(np.argmin(errors))  # the lowest quality among equally close ones
+    return best + 1, bool(errors[best] == 0)
+
+
+@cache
+def _ijg_matrix(base: tuple[int, ...]) -> np.ndarray:
+    """(100, 64): the IJG table for each quality 1..100."""
+    return np.array([ijg_table(base, q) for q in range(1, 101)], dtype=np.int64)
 
 
 def read_info(image: Image.Image) -> JpegInfo | None:
-    """Quantization facts of a JPEG opened by Pillow, or None for other formats."""
-    quantization = getattr(image, "quantization", None)
-    if image.format != "JPEG" or not quantization:
+    """Quantization facts of a JPEG opened by Pillow, or None for other formats.
+
+    Never raises, whatever the file's tables hold: a table that is not 64
+    steps is left out, and a file left with no table gives None.  The quality
+    is estimated from table 0 (luma) and table 1 (chroma), or, in a file that
+    numbers its tables otherwise, from the lowest-numbered ones."""
+    try:
+        quantization = getattr(image, "quantization", None)
+        if image.format != "JPEG" or not quantization:
+            return None
+        tables = {}
+        for key, values in dict(quantization).items():
+            steps = [int(v) for v in values]
+            if len(steps) == 64:
+                tables[int(key)] = steps
+        if not tables:
+            return None
+        ids = sorted(tables)
+        luma = 0 if 0 in tables else ids[0]
+        chroma = 1 if 1 in tables and luma != 1 else next((i for i in ids if i != luma), None)
+        basis = {0: tables[luma], **({1: tables[chroma]} if chroma is not None else {})}
+        quality, exact = estimate_quality(basis)
+        mode = str(image.mode)
+    except Exception:  # an odd file: no facts rather than a failure
         return None
-    tables = {int(k): list(v) for k, v in quantization.items()}
-    quality, exact = estimate_quality(tables)
-    sampling = JpegImagePlugin.get_sampling(image) if image.mode != "L" else 0
-    subsampling = _SUBSAMPLING_NAMES.get(sampling, "unknown") if image.mode != "L" else "none"
-    return JpegInfo(tables, subsampling, quality, exact, image.mode)
+    return JpegInfo(tables, _subsampling(image, mode), quality, exact, mode)
 
 
-def grid_strength(image: Image.Image) -> float:
+def _subsampling(image: Image.Image, mode: str) -> str:
+    if mode == "L":
+        return "none"
+    try:
+        sampling = JpegImagePlugin.get_sampling(image)
+    except Exception:  # layers that do not match the mode
+        return "unknown"
+    return _SUBSAMPLING_NAMES.get(sampling, "unknown")
+
+
+def grid_strength(image: Image.Image, strip: int = 1024) -> float:
     """How much stronger the luma steps across the 8x8 grid lines (from the
     top-left corner) are than the steps inside the blocks: about 1.0 for a
     picture that never was a JPEG, 1.1 and up for one that was (the lower the
-    quality, the higher)."""
-    luma = np.asarray(image.convert("L"), dtype=np.float32)
-    if min(luma.shape) < 16:
+    quality, the higher).  Reads ``strip`` rows (a multiple of 8) at a time,
+    so that a large picture is never held as floats."""
+    gray = image if image.mode == "L" else image.convert("L")
+    width, height = gray.size
+    if min(width, height) < 16:
         return 1.0
-    across = np.abs(np.diff(luma, axis=1))
-    down = np.abs(np.diff(luma, axis=0))
-    on_grid = across[:, 7::8].mean() + down[7::8, :].mean()
-    inside = np.delete(across, np.s_[7::8], axis=1).mean() + np.delete(down, np.s_[7::8], axis=0).mean()
-    return float(on_grid / max(inside, 1e-6))
+    # Sums and counts of |steps|: across (on the grid, inside), down (on the grid, inside).
+    totals = np.zeros(4)
+    counts = np.zeros(4)
+    for top in range(0, height, strip):
+        owned = min(strip, height - top)
+        luma = np.asarray(gray.crop((0, top, width, min(top + owned + 1, height))), dtype=np.float32)
+        across = np.abs(np.diff(luma[:owned], axis=1))
+        down = np.abs(np.diff(luma, axis=0))[:owned]  # from each owned row to the next, where there is one
+        on_across, on_down = across[:, 7::8], down[7::8, :]
+        totals += [on_across.sum(), across.sum() - on_across.sum(), on_down.sum(), down.sum() - on_down.sum()]
+        counts += [on_across.size, across.size - on_across.size, on_down.size, down.size - on_down.size]
+    means = totals / np.maximum(counts, 1)
+    return float((means[0] + means[2]) / max(means[1] + means[3], 1e-6))
 
 
 def round_trip(image: Image.Image, quality: int, subsampling: str | int | None = None) -> tuple[Image.Image, JpegInfo]:

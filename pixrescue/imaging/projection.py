@@ -69,10 +69,23 @@ def _halve(plane: np.ndarray, fy: int, fx: int) -> np.ndarray:
     return padded.reshape(padded.shape[0] // fy, fy, padded.shape[1] // fx, fx).mean(axis=(1, 3))
 
 
+# Rows projected at a time: a multiple of 16 (the largest JPEG block row, 4:2:0's), so that
+# strips hold whole blocks and the result is the same as in one piece, with floats of one strip only.
+STRIP = 512
+
+
 def project(restored: np.ndarray, decoded: np.ndarray, luma: list[int], chroma: list[int] | None,
             subsampling: str) -> np.ndarray:
     """``restored`` (H x W or H x W x 3 uint8) moved into the quantization
     intervals of the JPEG whose decoded pixels are ``decoded``."""
+    if restored.shape[0] <= STRIP:
+        return _project_strip(restored, decoded, luma, chroma, subsampling)
+    return np.concatenate([_project_strip(restored[top : top + STRIP], decoded[top : top + STRIP], luma, chroma,
+                                          subsampling) for top in range(0, restored.shape[0], STRIP)])
+
+
+def _project_strip(restored: np.ndarray, decoded: np.ndarray, luma: list[int], chroma: list[int] | None,
+                   subsampling: str) -> np.ndarray:
     if restored.ndim == 2:
         out = restored + project_plane(restored.astype(np.float64) - 128, decoded.astype(np.float64) - 128,
                                        np.array(luma))

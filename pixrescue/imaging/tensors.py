@@ -1,7 +1,9 @@
 """The one place where pixels become network tensors and back.
 
-Networks see float32 tensors in [0, 1], NCHW.  Alpha never goes through a
-network: it is split off here and put back unchanged.
+Networks see float32 tensors in [0, 1], NCHW.  Inference keeps whole
+pictures as 8-bit tensors (``to_pixels``) and the runner makes floats of one
+tile at a time.  Alpha never goes through a network: it is split off here and
+put back unchanged.
 """
 
 from __future__ import annotations
@@ -58,3 +60,28 @@ def from_rgb_batch(x: torch.Tensor, mode: str) -> Image.Image:
     if mode == "L":
         return Image.fromarray(rgb.mean(axis=2).round().astype(np.uint8), "L")
     return Image.fromarray(np.ascontiguousarray(rgb), "RGB")
+
+
+def to_pixels(image: Image.Image) -> torch.Tensor:
+    """An L or RGB image as 8-bit planes: (1, C, H, W) uint8 in
+    channels-last memory (C = 1 or 3), for ``runner.run_tiled``, which makes
+    floats in [0, 1] of one tile at a time."""
+    array = np.array(image, dtype=np.uint8)  # writable, as torch wants
+    if array.ndim == 2:
+        array = array[:, :, None]
+    return torch.from_numpy(array).permute(2, 0, 1)[None]
+
+
+def from_pixels(x: torch.Tensor, mode: str) -> Image.Image:
+    """Inverse of :func:`to_pixels` (first picture of a uint8 batch); ``mode``
+    "L" from three channels averages them."""
+    array = x[0].permute(1, 2, 0).numpy()
+    if mode == "L":
+        plane = array[:, :, 0] if array.shape[2] == 1 else array.mean(axis=2).round().astype(np.uint8)
+        return Image.fromarray(np.ascontiguousarray(plane), "L")
+    return Image.fromarray(np.ascontiguousarray(array), mode)
+
+
+def as_floats(pixels: torch.Tensor) -> torch.Tensor:
+    """8-bit pixels (``to_pixels``) as the floats in [0, 1] a network sees, contiguous."""
+    return pixels.float().div_(255.0).contiguous()

@@ -15,7 +15,8 @@ DCT frequency was quantized instead of guessing it.
 The network is equivariant to shifts by 4 pixels (the unshuffle and the
 stride), so the inference runner cuts tiles at multiples of 16 and the tiled
 output still equals the untiled one.  Inputs of any size are padded by
-reflection to a multiple of 4 and cropped back.
+reflection to a multiple of 4 and cropped back (by repeating the edge when a
+side is shorter than the padding: pictures of 1 to 3 pixels).
 """
 
 from __future__ import annotations
@@ -113,7 +114,9 @@ class QGUNet(nn.Module):
         """``x``: (N, 3, H, W) RGB in [0, 1]; ``tables``: (N, 128) quantization steps."""
         height, width = x.shape[-2:]
         pad_h, pad_w = -height % 4, -width % 4
-        padded = F.pad(x, (0, pad_w, 0, pad_h), mode="reflect") if pad_h or pad_w else x
+        # Reflection needs a side longer than its padding: a picture of 1-3 pixels repeats its edge.
+        mode = "reflect" if pad_h < height and pad_w < width else "replicate"
+        padded = F.pad(x, (0, pad_w, 0, pad_h), mode=mode) if pad_h or pad_w else x
         e = self.embed(table_features(tables))
         h = F.pixel_unshuffle(padded, 2)
         h = self.head(h)

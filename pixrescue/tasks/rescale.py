@@ -175,13 +175,51 @@ def shrink_picture(picture: Picture, scale: int = 2, jpeg_robust: bool = False, 
                       "text": {**picture.text, TEXT_KEY: json.dumps(note)}})
 
 
-def shrink_note(picture: Picture) -> dict | None:
-    """What ``shrink`` recorded in ``picture``, or None."""
-    try:
-        note = json.loads(picture.text[TEXT_KEY])
-        return note if note.get("model") in zoo.MODELS and zoo.get_spec(note["model"]).task == "rescale" else None
-    except (KeyError, ValueError, AttributeError):
+# A shrink note longer than this is not one ``shrink`` wrote (those are under
+# 120 characters); nor is a side outside 1..NOTE_MAX_SIDE.
+NOTE_MAX_CHARS = 4096
+NOTE_MAX_SIDE = 1_000_000
+
+
+def _note_fields(note: object) -> dict | None:
+    """The fields of a parsed shrink note, checked against the schema
+    ``shrink_picture`` writes, or None: model (a registered rescaling model),
+    scale (an int, that model's), width and height (ints in 1..NOTE_MAX_SIDE),
+    small (a list of two such ints).  Other keys are ignored."""
+
+    def side(value: object) -> bool:
+        return type(value) is int and 1 <= value <= NOTE_MAX_SIDE  # type(): not bool, not float
+
+    if not isinstance(note, dict):
         return None
+    model, scale, small = note.get("model"), note.get("scale"), note.get("small")
+    if not isinstance(model, str) or model not in zoo.MODELS or zoo.get_spec(model).task != "rescale":
+        return None
+    if type(scale) is not int or scale != zoo.get_spec(model).scales[0]:
+        return None
+    if not (side(note.get("width")) and side(note.get("height"))):
+        return None
+    if not (isinstance(small, list) and len(small) == 2 and side(small[0]) and side(small[1])):
+        return None
+    return {"model": model, "scale": scale, "width": note["width"], "height": note["height"], "small": list(small)}
+
+
+def shrink_note(picture: Picture) -> dict | None:
+    """What ``shrink`` recorded in ``picture``, or None: also for a note that
+    does not fit the schema (see ``_note_fields``), is over NOTE_MAX_CHARS
+    characters, or is not JSON (NaN and Infinity included)."""
+    text = picture.text.get(TEXT_KEY) if isinstance(picture.text, dict) else None
+    if not isinstance(text, str) or len(text) > NOTE_MAX_CHARS:
+        return None
+    try:
+        note = json.loads(text, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError):  # RecursionError: deeply nested JSON
+        return None
+    return _note_fields(note)
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a number")
 
 
 def expand_picture(picture: Picture, seed: int = 0, temperature: float = DEFAULT_TEMPERATURE,

@@ -33,10 +33,10 @@ import torch
 from PIL import Image
 
 from .. import zoo
-from ..imaging import Picture
+from ..imaging import ImageLoadError, Picture
 from ..imaging.jpeg import JpegInfo, grid_strength, ijg_tables, table_vector
 from ..imaging.projection import project as project_to_file
-from ..imaging.tensors import from_planes, from_rgb_batch, merge_alpha, split_alpha, to_planes, to_rgb_batch
+from ..imaging.tensors import from_pixels, merge_alpha, split_alpha, to_pixels, to_rgb_batch
 from ..runner import run_tiled
 
 # A non-JPEG picture is left alone when the estimate is at least this and ...
@@ -53,6 +53,18 @@ _UPRIGHT = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4
 _AS_STORED = {**_UPRIGHT, 6: Image.Transpose.ROTATE_90, 8: Image.Transpose.ROTATE_270}
 
 
+class UnsupportedTablesError(ImageLoadError):
+    """A JPEG whose quantization tables the blind model cannot be told."""
+
+
+def check_model(model: str, strength: int | None = None) -> None:
+    """Refuse (UnknownModelError / ValueError, one line) a model that is not an
+    artifact remover, or ``strength`` for a model trained for one quality."""
+    spec = zoo.require_task(model, "jpeg", "fix")
+    if strength is not None and spec.trainer != "jpeg-blind":
+        raise ValueError(f"--strength needs a blind model; {model} was trained for one quality")
+
+
 def default_projection(model: str) -> bool:
     """Whether ``model`` projects JPEG results by default: its card says, from
     the benchmark that measured what projection adds (``benchmarks/jpeg.py``)."""
@@ -65,14 +77,14 @@ def estimate_quality(model: str, image: Image.Image) -> int:
     compression ``image`` went through (100: never compressed).  Looks at up to
     16 crops on the 8x8 grid and takes the median."""
     network = zoo.load_model(model)
-    x = to_rgb_batch(split_alpha(image)[0])
-    _, _, height, width = x.shape
+    colour = split_alpha(image)[0]
+    width, height = colour.size
     side = min(_ESTIMATE_CROP, height // 8 * 8, width // 8 * 8)
     if side < 16:
         return 100  # too small to judge
     tops = sorted({int(t) // 8 * 8 for t in np.linspace(0, height - side, _ESTIMATE_GRID)})
     lefts = sorted({int(v) // 8 * 8 for v in np.linspace(0, width - side, _ESTIMATE_GRID)})
-    crops = torch.cat([x[:, :, t : t + side, v : v + side] for t in tops for v in lefts])
+    crops = torch.cat([to_rgb_batch(colour.crop((v, t, v + side, t + side))) for t in tops for v in lefts])
     return int(round(float(network.estimate_quality(crops).median()) * 100))
 
 
@@ -86,13 +98,15 @@ def restore_frame(
     strength: int | None = None,
     project: bool = False,
     orientation: int = 1,
+    notes: list[str] | None = None,
 ) -> Image.Image:
     """``frame`` (L, LA, RGB or RGBA) with its JPEG artifacts removed.
 
     ``jpeg`` is what the source file said about its compression (``Picture.jpeg``);
     ``orientation`` the EXIF orientation that loading applied (needed to line
     the projection up with the file's 8x8 grid).  ``tile=-1`` uses the model's
-    own tile size, None runs the whole image at once.
+    own tile size, None runs the whole image at once.  ``notes``, when given,
+    receives the reason a frame is returned unchanged.
     """
     if passes < 1:
         raise ValueError("passes must be at least 1")
@@ -102,11 +116,11 @@ def restore_frame(
     colour, alpha = split_alpha(frame)
     if spec.trainer != "jpeg-blind":
         bands = []
-        for band in colour.split():  # one channel at a time keeps peak memory to one float plane
-            plane = to_planes(band)
+        for band in colour.split():  # one channel at a time
+            plane = to_pixels(band)
             for _ in range(passes):
-                plane = run_tiled(network, plane, margin=spec.receptive_radius, tile=tile).clamp_(0, 1)
-            bands.append(from_planes(plane, "L"))
+                plane = run_tiled(network, plane, margin=spec.receptive_radius, tile=tile)
+            bands.append(from_pixels(plane, "L"))
         restored = bands[0] if len(bands) == 1 else Image.merge(colour.mode, bands)
         return merge_alpha(restored, alpha)
 
@@ -114,20 +128,30 @@ def restore_frame(
         tables = ijg_tables(strength)
     elif jpeg is not None and 0 in jpeg.quantization:
         tables = table_vector(jpeg.quantization)
+        if tables.min() < 1 or tables.max() > 255:
+            # No encoder writes a step of 0 (it divides by it), and the network never saw steps over 255.
+            raise UnsupportedTablesError(
+                f"its quantization tables hold a step of {int(tables.min() if tables.min() < 1 else tables.max())}, "
+                "outside the 1-255 the model knows: not restored (--strength QUALITY chooses the tables instead)")
     else:
         quality = estimate_quality(model, colour)
-        if quality >= UNTOUCHED_FROM and grid_strength(colour) < GRID_EVIDENCE:
+        grid = grid_strength(colour)
+        if quality >= UNTOUCHED_FROM and grid < GRID_EVIDENCE:
+            if notes is not None:
+                notes.append(f"no sign of JPEG compression (estimated quality {quality}, 8x8 grid strength "
+                             f"{grid:.2f} < {GRID_EVIDENCE})")
             return frame.copy()
         tables = ijg_tables(quality)
     tables = torch.from_numpy(tables)[None]
     # Channels-last memory is about 1.5x faster for this network on a CPU (measured, 2 cores).
     network = network.to(memory_format=torch.channels_last)
-    x = to_rgb_batch(colour).contiguous(memory_format=torch.channels_last)
+    x = to_pixels(colour.convert("RGB"))  # 8-bit, channels-last; the runner makes floats tile by tile
     for _ in range(passes):
-        x = run_tiled(lambda t: network(t, tables), x, margin=spec.receptive_radius, tile=tile).clamp_(0, 1)
-    restored = from_rgb_batch(x, colour.mode)
+        x = run_tiled(lambda t: network(t, tables), x, margin=spec.receptive_radius, tile=tile)
+    restored = from_pixels(x, colour.mode)
     # Projection knows the JFIF YCbCr and grayscale layouts; a CMYK file's tables describe other channels.
-    if project and jpeg is not None and 0 in jpeg.quantization and jpeg.mode in ("L", "RGB"):
+    if project and jpeg is not None and 0 in jpeg.quantization and jpeg.mode in ("L", "RGB") \
+            and table_vector(jpeg.quantization).min() >= 1:
         projected = project_onto_file(np.asarray(restored), np.asarray(colour), jpeg, orientation)
         restored = Image.fromarray(projected, colour.mode)
     return merge_alpha(restored, alpha)
@@ -149,8 +173,12 @@ def restore_picture(picture: Picture, model: str | None = None, passes: int = 1,
                     project: bool = False) -> Picture:
     """Every frame of ``picture`` restored; metadata kept."""
     model = model or zoo.DEFAULT_MODEL["jpeg"]
-    return picture.with_frames([
+    notes: list[str] = []
+    restored = picture.with_frames([
         restore_frame(f, model, passes, jpeg=picture.jpeg, strength=strength, project=project,
-                      orientation=picture.orientation)
+                      orientation=picture.orientation, notes=notes)
         for f in picture.frames
     ])
+    if len(notes) == len(picture.frames):  # every frame left as it was
+        restored.unchanged = notes[0]
+    return restored

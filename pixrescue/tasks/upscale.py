@@ -23,7 +23,7 @@ from .. import zoo
 from ..imaging import Picture
 from ..imaging.io import DEFAULT_MAX_PIXELS, check_output_size
 from ..imaging.jpeg import JpegInfo
-from ..imaging.tensors import from_planes, from_rgb_batch, merge_alpha, split_alpha, to_planes, to_rgb_batch
+from ..imaging.tensors import from_pixels, merge_alpha, split_alpha, to_pixels
 from ..runner import run_tiled
 from .restore import restore_frame
 
@@ -37,7 +37,7 @@ SCALES = (2, 3, 4)
 
 
 def upscale_models() -> list[str]:
-    return [name for name, spec in zoo.MODELS.items() if spec.task == "upscale"]
+    return zoo.models_for("upscale")
 
 
 def default_method() -> str:
@@ -56,8 +56,12 @@ def resolve_method(method: str | None, scale: int) -> str:
     method = method or default_method()
     if method in INTERPOLATIONS:
         return method
-    models = upscale_models()
-    candidates = [method] if method in models else [m for m in models if zoo.get_spec(m).arch == method]
+    if zoo.is_weights_file(method):
+        zoo.require_task(method, "upscale", "upscale")
+        candidates, models = [method], []
+    else:
+        models = upscale_models()
+        candidates = [method] if method in models else [m for m in models if zoo.get_spec(m).arch == method]
     if not candidates:
         known = ", ".join([*INTERPOLATIONS, *sorted({zoo.get_spec(m).arch for m in models}), *models])
         raise ValueError(f"unknown upscaling method {method!r} (known: {known})")
@@ -70,15 +74,16 @@ def resolve_method(method: str | None, scale: int) -> str:
 
 
 def network_input(image: Image.Image, spec: zoo.ModelSpec, scale: int) -> torch.Tensor:
-    """What the upscaler ``spec`` sees of an L or RGB picture: (1, C, H, W) in
-    [0, 1]; C = 1 (Y, or the grey plane) or 3 (RGB).  Training makes its
-    inputs with this function too, and its targets (``scale`` 1)."""
+    """What the upscaler ``spec`` sees of an L or RGB picture, as 8-bit pixels
+    (``imaging.tensors.to_pixels``): (1, C, H, W), C = 1 (Y, or the grey
+    plane) or 3 (RGB).  Training makes its inputs with this function too, and
+    its targets (``scale`` 1)."""
     if spec.colour == "y":
         plane = image if image.mode == "L" else image.convert("YCbCr").getchannel(0)
         if spec.enlarged_input and scale > 1:
             plane = plane.resize((plane.width * scale, plane.height * scale), Image.BICUBIC)
-        return to_planes(plane)
-    return to_rgb_batch(image)
+        return to_pixels(plane)
+    return to_pixels(image.convert("RGB"))
 
 
 @torch.inference_mode()
@@ -97,12 +102,12 @@ def enlarge_with_model(image: Image.Image, scale: int, model: str, tile: int | N
                         margin=spec.receptive_radius, tile=tile, scale=scale)
     size = (image.width * scale, image.height * scale)
     if spec.colour == "y":
-        y = from_planes(out, "L")
+        y = from_pixels(out, "L")
         if image.mode == "L":
             return y
         _, cb, cr = image.convert("YCbCr").resize(size, Image.BICUBIC).split()
         return Image.merge("YCbCr", (y, cb, cr)).convert("RGB")
-    return from_rgb_batch(out, image.mode)
+    return from_pixels(out, image.mode)
 
 
 def upscale_frame(frame: Image.Image, scale: int, method: str | None = None, deblock: bool = False,

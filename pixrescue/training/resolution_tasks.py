@@ -22,7 +22,7 @@ from torch.nn import functional as F
 
 from .. import zoo
 from ..imaging.jpeg import compress
-from ..imaging.tensors import from_rgb_batch, to_rgb_batch
+from ..imaging.tensors import as_floats, from_rgb_batch, to_rgb_batch
 from ..tasks.upscale import network_input
 from .data import load_clean_images, split
 from .metrics import luma, psnr
@@ -76,7 +76,8 @@ class SuperResolutionTask:
         self.val = {s: [self._pair(im, s) for im in crops] for s in self.spec.scales}
 
     def _pair(self, image: Image.Image, scale: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return network_input(shrink(image, scale), self.spec, scale), network_input(image, self.spec, 1)
+        return (as_floats(network_input(shrink(image, scale), self.spec, scale)),
+                as_floats(network_input(image, self.spec, 1)))
 
     def patches_per_epoch(self) -> int:
         p = self.config.patch
@@ -202,10 +203,10 @@ class RescalingTask:
         images = [im for im in images if min(im.size) >= config.patch]
         train_images, val_images = split(images, config.val_fraction)
         self.train_images = len(train_images)
-        self.images = [network_input(im, self.spec, 1) for im in train_images]
+        self.images = [as_floats(network_input(im, self.spec, 1)) for im in train_images]
         self.areas = np.array([t.shape[2] * t.shape[3] for t in self.images], dtype=np.float64)
         self.areas /= self.areas.sum()
-        self.val = [network_input(im, self.spec, 1) for im in validation_crops(val_images, 1)]
+        self.val = [as_floats(network_input(im, self.spec, 1)) for im in validation_crops(val_images, 1)]
 
     def patches_per_epoch(self) -> int:
         p = self.config.patch
