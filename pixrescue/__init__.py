@@ -31,21 +31,22 @@ def restore(
     ``model`` names a registered model (see :func:`models`; default: the blind
     ``qgunet.jpeg-blind``); ``passes`` runs it that many times.  The blind
     model reads the JPEG's quantization tables (from a path, or from a PIL
-    image opened from a JPEG) or estimates the compression from the pixels;
-    ``strength`` (an IJG quality, 1-100) overrides that.  ``project`` moves
-    the result back into the quantization intervals of the JPEG (default: as
-    the model's card says).  Alpha is kept unchanged.  A path is read with
+    image opened from a JPEG), and is told the harshest compression the
+    pixels show when they were compressed harder before the last save, or
+    estimates the compression from the pixels of another picture; ``strength``
+    (an IJG quality, 1-100) overrides that.  ``project`` moves the result back
+    into the quantization intervals of the JPEG (default: as the model's card
+    says, when the file shows a single compression).  Alpha is kept unchanged.  A path is read with
     :func:`load` (EXIF orientation applied; for animations only the first
     frame is returned: use the ``pixrescue fix`` command to restore every
     frame of a file).
     """
     from . import zoo
-    from .tasks.restore import check_model, default_projection, restore_frame
+    from .tasks.restore import check_model, restore_frame
 
     model = model or zoo.DEFAULT_MODEL["jpeg"]
     check_model(model, strength)
     frame, jpeg, orientation = _source(image)
-    project = default_projection(model) if project is None else project
     return restore_frame(frame, model, passes, jpeg=jpeg, strength=strength, project=project,
                          orientation=orientation)
 
@@ -138,14 +139,20 @@ def fingerprint(image: Image.Image | str | os.PathLike, rotations: bool = False)
 
 def _source(image):
     """(first frame, JPEG facts or None, EXIF orientation applied) of a path or a PIL image."""
+    from dataclasses import replace
+
     from .imaging import load
+    from .imaging.history import double_quantization
     from .imaging.io import normalise_mode
     from .imaging.jpeg import read_info
 
     if isinstance(image, (str, os.PathLike)):
         picture = load(image)
         return picture.image, picture.jpeg, picture.orientation
-    return normalise_mode(image)[0], read_info(image), 1
+    jpeg = read_info(image)
+    if jpeg is not None and 0 in jpeg.quantization and image.mode in ("L", "RGB"):
+        jpeg = replace(jpeg, history=double_quantization(image, jpeg.quantization[0]))
+    return normalise_mode(image)[0], jpeg, 1
 
 
 def _frame(image):

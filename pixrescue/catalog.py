@@ -317,7 +317,7 @@ def update(
                     report.unchanged += 1
                     continue
                 try:
-                    picture = load(path)
+                    picture = load(path, history=False)  # fingerprints need no compression history
                     record = record_of(picture, path, stat.st_size, rotations)
                 except ImageLoadError as exc:
                     failed(path, str(exc))

@@ -172,12 +172,12 @@ def _run_images(inputs, output, recursive, extension, suffix, process, verb, **s
               "estimating (a lower value removes more: useful for pictures compressed harder earlier).")
 @click.option("--project/--no-project", default=None,
               help="Move the result back into the quantization intervals the JPEG file proves "
-              "(JPEG inputs only; default: the model's card decides).")
+              "(JPEG inputs only; default: when the model's card says so and the file shows a single compression).")
 def fix(inputs, output, recursive, extension, quality, background, overwrite, skip_existing, max_pixels, model,
         passes, strength, project) -> None:
     """Remove JPEG blocking and ringing from INPUTS (files or folders)."""
     from . import zoo
-    from .tasks.restore import check_model, default_projection, restore_picture
+    from .tasks.restore import check_model, restore_picture
 
     model = model or zoo.DEFAULT_MODEL["jpeg"]
     try:
@@ -185,7 +185,6 @@ def fix(inputs, output, recursive, extension, quality, background, overwrite, sk
         zoo.load_model(model)
     except (ValueError, FileNotFoundError) as exc:
         _fail(str(exc))
-    project = default_projection(model) if project is None else project
     _run_images(inputs, output, recursive, extension, ".fixed",
                 lambda picture: restore_picture(picture, model, passes, strength=strength, project=project),
                 "fixed", overwrite=overwrite, skip_existing=skip_existing, quality=quality, background=background,

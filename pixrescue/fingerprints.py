@@ -34,9 +34,19 @@ METHODS: dict[str, Callable[[Image.Image], imagehash.ImageHash]] = {
 }
 
 
+# Pictures are fingerprinted from a copy whose long side is at most this (reduced by a whole
+# factor, box-filtered): the hashes and thumbnails are 64 pixels or less, and a 9000x9000 picture
+# hashed at full size took 3 GB (wavelet hash) where its reduced copy takes a few megabytes.
+WORKING_SIDE = 1024
+
+
 def prepare(frame: Image.Image) -> Image.Image:
-    """``frame`` as RGB with any transparency composited onto white."""
+    """``frame`` as RGB with any transparency composited onto white, its long
+    side reduced to at most ``WORKING_SIDE``."""
     normalised, _ = normalise_mode(frame)
+    factor = -(-max(normalised.size) // WORKING_SIDE)
+    if factor > 1:
+        normalised = normalised.reduce(factor)
     return flatten(normalised, BACKGROUND).convert("RGB")
 
 

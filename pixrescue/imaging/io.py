@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageColor, ImageOps, ImageSequence, PngImagePlugin, UnidentifiedImageError
 
+from .history import double_quantization
 from .jpeg import JpegInfo, read_info
 
 # Pillow's own decompression-bomb threshold (about 89 megapixels); above it an
@@ -181,10 +182,12 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {_reason(exc)}" if str(exc).strip() else type(exc).__name__
 
 
-def load(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Picture:
+def load(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS, history: bool = True) -> Picture:
     """Read an image file completely.  Raises :class:`ImageLoadError` with a
     one-line message for anything that is not a readable image, whatever
-    goes wrong in the decoders (only a MemoryError stays a MemoryError)."""
+    goes wrong in the decoders (only a MemoryError stays a MemoryError).
+    ``history``: for a JPEG, look for a coarser compression before its last
+    save (``Picture.jpeg.history``; a fraction of a second on a large file)."""
     path = Path(path)
     try:
         if path.is_dir():
@@ -202,8 +205,8 @@ def load(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS) -
             previous_limit = Image.MAX_IMAGE_PIXELS
             Image.MAX_IMAGE_PIXELS = max_pixels
             try:
-                with Image.open(path) as opened:
-                    return _read(opened, path, max_pixels)
+                with open(path, "rb") as stream, Image.open(_Capped(stream, size)) as opened:
+                    return _read(opened, path, max_pixels, history)
             finally:
                 Image.MAX_IMAGE_PIXELS = previous_limit
     except (ImageLoadError, MemoryError):
@@ -222,6 +225,22 @@ def load(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS) -
         raise ImageLoadError(f"corrupt or truncated image ({_describe(exc)})") from None
 
 
+class _Capped:
+    """A file whose reads never ask for more than it holds: a damaged chunk length (a PNG
+    claiming a 4 GB chunk in a 2 KB file) makes a decoder ask the file for that many bytes, and
+    Python allocates them before reading."""
+
+    def __init__(self, stream, size: int) -> None:
+        self._stream, self._size = stream, size
+
+    def read(self, n: int | None = -1) -> bytes:
+        left = max(self._size - self._stream.tell(), 0)
+        return self._stream.read(left if n is None or n < 0 or n > left else n)
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
 # The one text entry a JPEG can carry (as its comment): pixrescue's own.
 TEXT_KEY = "pixrescue"
 
@@ -237,7 +256,7 @@ def read_text(opened: Image.Image) -> dict[str, str]:
     return {}
 
 
-def _read(opened: Image.Image, path: Path, max_pixels: int | None) -> Picture:
+def _read(opened: Image.Image, path: Path, max_pixels: int | None, history: bool = True) -> Picture:
     width, height = opened.size
     if max_pixels is not None and width * height > max_pixels:
         raise Image.DecompressionBombError("too many pixels")
@@ -258,6 +277,9 @@ def _read(opened: Image.Image, path: Path, max_pixels: int | None) -> Picture:
             durations.append(int(frame.info.get("duration", 100) or 0))
         if frame.mode == "CMYK":
             icc = None  # a CMYK profile does not describe the converted RGB pixels
+        if history and jpeg is not None and not frames and frame.mode in ("L", "RGB") and 0 in jpeg.quantization:
+            # On the stored pixels, before the EXIF turn: the grid starts at the file's corner there.
+            jpeg = replace(jpeg, history=double_quantization(frame, jpeg.quantization[0]))
         upright = ImageOps.exif_transpose(frame.copy()) if exif is not None else frame.copy()
         normalised, depth = normalise_mode(upright)
         frames.append(normalised)

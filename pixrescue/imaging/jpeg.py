@@ -64,6 +64,9 @@ class JpegInfo:
     quality: int  # IJG quality factor whose tables are closest to the file's
     quality_exact: bool  # True when the file's tables are exactly IJG tables
     mode: str = "RGB"  # the file's colour mode as Pillow decodes it: L, RGB (from YCbCr) or CMYK
+    # Whether its pixels were quantized more coarsely before its last save, on the same grid
+    # (``history.DoubleQuantization``; None when not measured).
+    history: object | None = None
 
 
 def estimate_quality(quantization: dict[int, list[int]]) -> tuple[int, bool]:
@@ -154,6 +157,17 @@ def grid_strength(image: Image.Image, strip: int = 1024) -> float:
         counts += [on_across.size, across.size - on_across.size, on_down.size, down.size - on_down.size]
     means = totals / np.maximum(counts, 1)
     return float((means[0] + means[2]) / max(means[1] + means[3], 1e-6))
+
+
+def reopened(image: Image.Image, quality: int) -> Image.Image:
+    """``image`` saved as a JPEG file in memory (Pillow's IJG encoder, RGB) and
+    opened again: the picture a reader of that file gets, tables included."""
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, format="JPEG", quality=int(quality))
+    buffer.seek(0)
+    opened = Image.open(buffer)
+    opened.load()
+    return opened
 
 
 def round_trip(image: Image.Image, quality: int, subsampling: str | int | None = None) -> tuple[Image.Image, JpegInfo]:

@@ -28,12 +28,15 @@ back unchanged after.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 from PIL import Image
 
 from .. import zoo
 from ..imaging import ImageLoadError, Picture
+from ..imaging.history import double_quantization, shifted_grid
 from ..imaging.jpeg import JpegInfo, grid_strength, ijg_tables, table_vector
 from ..imaging.projection import project as project_to_file
 from ..imaging.tensors import from_pixels, merge_alpha, split_alpha, to_pixels, to_rgb_batch
@@ -72,12 +75,14 @@ def default_projection(model: str) -> bool:
 
 
 @torch.inference_mode()
-def estimate_quality(model: str, image: Image.Image) -> int:
+def estimate_quality(model: str, image: Image.Image, phase: tuple[int, int] = (0, 0)) -> int:
     """The blind model's guess of the IJG quality (1-100) of the last JPEG
     compression ``image`` went through (100: never compressed).  Looks at up to
     16 crops on the 8x8 grid and takes the median."""
     network = zoo.load_model(model)
     colour = split_alpha(image)[0]
+    dy, dx = phase  # crops on the grid whose blocks start there
+    colour = colour.crop((dx, dy, colour.width, colour.height)) if phase != (0, 0) else colour
     width, height = colour.size
     side = min(_ESTIMATE_CROP, height // 8 * 8, width // 8 * 8)
     if side < 16:
@@ -88,6 +93,74 @@ def estimate_quality(model: str, image: Image.Image) -> int:
     return int(round(float(network.estimate_quality(crops).median()) * 100))
 
 
+@dataclass(frozen=True)
+class Conditioning:
+    """What the blind network is told about a picture, and why."""
+
+    tables: np.ndarray | None  # 128 steps; None: the picture shows no compression, leave it alone
+    project: bool  # the file's quantization intervals describe the picture (a single compression)
+    why: str
+
+
+# A JPEG whose pixels look at least this many IJG quality points harsher than its own tables
+# (the blind model's estimator) is taken as compressed harder before a resize (which leaves no
+# grid and no double quantization to measure).  Chosen on the dev sets: on 43 single JPEGs at
+# q50-q95 the estimator's gap to the file's quality reached 38 (median 12-22), on "q15, x0.9,
+# q90" it was 32-55 (median 46); 35 keeps false detections rare (benchmarks/reshared.py).
+RESHARED_MARGIN = 35
+
+
+def conditioning(model: str, colour: Image.Image, jpeg: JpegInfo | None = None, strength: int | None = None,
+                 orientation: int = 1) -> Conditioning:
+    """The tables to tell the blind network for ``colour`` (L or RGB, upright).
+
+    ``strength`` decides alone.  A JPEG is told the harshest compression its
+    pixels show: an earlier, coarser one on the same grid (``jpeg.history``,
+    the DCT histograms), on a shifted grid (``history.shifted_grid``) or
+    after a resize (the estimator sees blocks harsher than the file's tables),
+    else its own tables, whose intervals the result may then be projected
+    into.  Another picture is told the estimator's quality (on the strongest
+    grid), or left alone when it shows no compression."""
+    if strength is not None:
+        return Conditioning(ijg_tables(strength), True, f"told quality {strength} (--strength)")
+    shifted = shifted_grid(colour)
+    phase = shifted or (0, 0)
+    where = f" on a grid shifted by {phase[1]},{phase[0]} pixels" if shifted else ""
+    if jpeg is not None and 0 in jpeg.quantization:
+        tables = table_vector(jpeg.quantization)
+        if tables.min() < 1 or tables.max() > 255:
+            # No encoder writes a step of 0 (it divides by it), and the network never saw steps over 255.
+            raise UnsupportedTablesError(
+                f"its quantization tables hold a step of {int(tables.min() if tables.min() < 1 else tables.max())}, "
+                "outside the 1-255 the model knows: not restored (--strength QUALITY chooses the tables instead)")
+        # Every sign of an earlier, coarser compression, as (quality, what showed it); the harshest wins.
+        evidence = []
+        earlier = jpeg.history
+        if earlier is not None and earlier.recompressed:
+            evidence.append((earlier.first_quality, "on the same grid"))
+        if shifted:  # an earlier grid's coefficients show their quantization through the last save's noise
+            dy, dx = shifted
+            before = double_quantization(colour.crop((dx, dy, colour.width, colour.height)), [1] * 64)
+            if before.recompressed:
+                evidence.append((before.first_quality, where.strip()))
+        if not evidence:
+            seen = estimate_quality(model, colour, phase)
+            if seen <= jpeg.quality - RESHARED_MARGIN:
+                evidence.append((seen, f"in its pixels{where}"))
+        evidence = [(quality, how) for quality, how in evidence if quality < jpeg.quality]
+        if evidence:
+            quality, how = min(evidence)
+            return Conditioning(ijg_tables(quality), False, f"compressed at about quality {quality} ({how}) before "
+                                f"its last save at {jpeg.quality}")
+        return Conditioning(tables, orientation in range(1, 9), f"its own tables (quality {jpeg.quality})")
+    quality = estimate_quality(model, colour, phase)
+    grid = grid_strength(colour)
+    if quality >= UNTOUCHED_FROM and grid < GRID_EVIDENCE and not shifted:
+        return Conditioning(None, False, f"no sign of JPEG compression (estimated quality {quality}, 8x8 grid "
+                                         f"strength {grid:.2f} < {GRID_EVIDENCE})")
+    return Conditioning(ijg_tables(quality), False, f"estimated quality {quality}{where}")
+
+
 @torch.inference_mode()
 def restore_frame(
     frame: Image.Image,
@@ -96,7 +169,7 @@ def restore_frame(
     tile: int | None = -1,
     jpeg: JpegInfo | None = None,
     strength: int | None = None,
-    project: bool = False,
+    project: bool | None = None,
     orientation: int = 1,
     notes: list[str] | None = None,
 ) -> Image.Image:
@@ -104,9 +177,11 @@ def restore_frame(
 
     ``jpeg`` is what the source file said about its compression (``Picture.jpeg``);
     ``orientation`` the EXIF orientation that loading applied (needed to line
-    the projection up with the file's 8x8 grid).  ``tile=-1`` uses the model's
-    own tile size, None runs the whole image at once.  ``notes``, when given,
-    receives the reason a frame is returned unchanged.
+    the projection up with the file's 8x8 grid).  ``project``: None projects
+    when the model's card says so and the picture shows a single compression.
+    ``tile=-1`` uses the model's own tile size, None runs the whole image at
+    once.  ``notes``, when given, receives what the network was told and why
+    (the first word "unchanged" when the frame is returned as it was).
     """
     if passes < 1:
         raise ValueError("passes must be at least 1")
@@ -124,25 +199,13 @@ def restore_frame(
         restored = bands[0] if len(bands) == 1 else Image.merge(colour.mode, bands)
         return merge_alpha(restored, alpha)
 
-    if strength is not None:
-        tables = ijg_tables(strength)
-    elif jpeg is not None and 0 in jpeg.quantization:
-        tables = table_vector(jpeg.quantization)
-        if tables.min() < 1 or tables.max() > 255:
-            # No encoder writes a step of 0 (it divides by it), and the network never saw steps over 255.
-            raise UnsupportedTablesError(
-                f"its quantization tables hold a step of {int(tables.min() if tables.min() < 1 else tables.max())}, "
-                "outside the 1-255 the model knows: not restored (--strength QUALITY chooses the tables instead)")
-    else:
-        quality = estimate_quality(model, colour)
-        grid = grid_strength(colour)
-        if quality >= UNTOUCHED_FROM and grid < GRID_EVIDENCE:
-            if notes is not None:
-                notes.append(f"no sign of JPEG compression (estimated quality {quality}, 8x8 grid strength "
-                             f"{grid:.2f} < {GRID_EVIDENCE})")
-            return frame.copy()
-        tables = ijg_tables(quality)
-    tables = torch.from_numpy(tables)[None]
+    told = conditioning(model, colour, jpeg, strength, orientation)
+    if notes is not None:
+        notes.append(("unchanged: " if told.tables is None else "") + told.why)
+    if told.tables is None:
+        return frame.copy()
+    project = default_projection(model) and told.project if project is None else project
+    tables = torch.from_numpy(told.tables)[None]
     # Channels-last memory is about 1.5x faster for this network on a CPU (measured, 2 cores).
     network = network.to(memory_format=torch.channels_last)
     x = to_pixels(colour.convert("RGB"))  # 8-bit, channels-last; the runner makes floats tile by tile
@@ -150,8 +213,7 @@ def restore_frame(
         x = run_tiled(lambda t: network(t, tables), x, margin=spec.receptive_radius, tile=tile)
     restored = from_pixels(x, colour.mode)
     # Projection knows the JFIF YCbCr and grayscale layouts; a CMYK file's tables describe other channels.
-    if project and jpeg is not None and 0 in jpeg.quantization and jpeg.mode in ("L", "RGB") \
-            and table_vector(jpeg.quantization).min() >= 1:
+    if project and jpeg is not None and 0 in jpeg.quantization and jpeg.mode in ("L", "RGB"):
         projected = project_onto_file(np.asarray(restored), np.asarray(colour), jpeg, orientation)
         restored = Image.fromarray(projected, colour.mode)
     return merge_alpha(restored, alpha)
@@ -170,7 +232,7 @@ def project_onto_file(restored: np.ndarray, decoded: np.ndarray, jpeg: JpegInfo,
 
 
 def restore_picture(picture: Picture, model: str | None = None, passes: int = 1, strength: int | None = None,
-                    project: bool = False) -> Picture:
+                    project: bool | None = None) -> Picture:
     """Every frame of ``picture`` restored; metadata kept."""
     model = model or zoo.DEFAULT_MODEL["jpeg"]
     notes: list[str] = []
@@ -179,6 +241,7 @@ def restore_picture(picture: Picture, model: str | None = None, passes: int = 1,
                       orientation=picture.orientation, notes=notes)
         for f in picture.frames
     ])
-    if len(notes) == len(picture.frames):  # every frame left as it was
-        restored.unchanged = notes[0]
+    left = [note.removeprefix("unchanged: ") for note in notes if note.startswith("unchanged: ")]
+    if picture.frames and len(left) == len(picture.frames):  # every frame left as it was
+        restored.unchanged = left[0]
     return restored

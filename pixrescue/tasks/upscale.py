@@ -115,7 +115,7 @@ def upscale_frame(frame: Image.Image, scale: int, method: str | None = None, deb
     """``frame`` enlarged ``scale`` times (exactly: output = scale x input size)."""
     method = resolve_method(method, scale)
     if deblock:
-        frame = restore_frame(frame, zoo.DEFAULT_MODEL["jpeg"], jpeg=jpeg, orientation=orientation)
+        frame = restore_frame(frame, zoo.DEFAULT_MODEL["jpeg"], jpeg=jpeg, orientation=orientation, project=False)
     colour, alpha = split_alpha(frame)
     size = (colour.width * scale, colour.height * scale)
     if method in INTERPOLATIONS:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import collections
+import os
+import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,7 +13,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..imaging import ImageLoadError, load
+from ..imaging import load
 from ..imaging.io import find_images, flatten
 from ..imaging.jpeg import compress
 
@@ -37,17 +41,29 @@ class JpegPair:
         return np.asarray(degraded), np.asarray(wanted)
 
 
+def warn(message: str) -> None:
+    """One line on stderr, timed like the training log."""
+    print(time.strftime("%H:%M:%S"), "warning:", message, file=sys.stderr, flush=True)
+
+
 def load_clean_images(folders: list[str | Path], max_side: int | None, mode: str | None = "L") -> list[Image.Image]:
     """Every readable image under ``folders`` (recursively), first frame only,
-    converted to ``mode``; ``None`` keeps grayscale as L and makes the rest RGB."""
+    converted to ``mode``; ``None`` keeps grayscale as L and makes the rest RGB.
+    An unreadable or corrupt file is skipped with a one-line warning naming it:
+    one bad picture in a folder of thousands does not stop a run."""
     images = []
     for path in find_images(list(folders), recursive=True):
         try:
             frame = load(path).image
-        except ImageLoadError:
+            frame = flatten(frame, (255, 255, 255))
+            frame = frame.convert(mode or ("L" if frame.mode == "L" else "RGB"))
+            frame.load()
+        except MemoryError:
+            raise
+        except Exception as exc:  # ImageLoadError, or a decoder's error that slipped through
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            warn(f"skipped unreadable image {path}: {reason}")
             continue
-        frame = flatten(frame, (255, 255, 255))
-        frame = frame.convert(mode or ("L" if frame.mode == "L" else "RGB"))
         if min(frame.size) >= 16:
             images.append(limit_side(frame, max_side))
     return images
@@ -99,3 +115,124 @@ def to_batch(arrays: list[np.ndarray]) -> torch.Tensor:
     else:
         stacked = stacked.transpose(0, 3, 1, 2)
     return torch.from_numpy(np.ascontiguousarray(stacked)).float().div_(255.0)
+
+
+# --- Batches for the training loop, made in-line or by worker processes -------------------------
+
+def batch_rng(seed: int, step: int) -> np.random.Generator:
+    """The generator that draws batch ``step`` of a run seeded ``seed``: each
+    batch has its own (numpy's SeedSequence of the pair), so batch k is the
+    same however many workers make the batches, and a resumed run needs only
+    its step to carry on with the batches it would have drawn."""
+    return np.random.default_rng([seed, step])
+
+
+class _Tensor:
+    """A tensor as it travels from a worker: its array, pickled by value (not through
+    torch's shared-memory reductions, which a container's small /dev/shm can break)."""
+
+    __slots__ = ("array",)
+
+    def __init__(self, array: np.ndarray) -> None:
+        self.array = array
+
+
+def _freeze(item):
+    if isinstance(item, torch.Tensor):
+        return _Tensor(item.detach().cpu().contiguous().numpy())
+    if isinstance(item, (tuple, list)):
+        return type(item)(_freeze(x) for x in item)
+    if isinstance(item, dict):
+        return {key: _freeze(value) for key, value in item.items()}
+    return item
+
+
+def _thaw(item):
+    if isinstance(item, _Tensor):
+        return torch.from_numpy(item.array)
+    if isinstance(item, (tuple, list)):
+        return type(item)(_thaw(x) for x in item)
+    if isinstance(item, dict):
+        return {key: _thaw(value) for key, value in item.items()}
+    return item
+
+
+_WORKER_TASK = None
+
+
+def _start_worker(task, parent: int) -> None:
+    """In each worker: the task (inherited through fork, not pickled), one torch
+    thread, Ctrl-C left to the main process (which stops the workers itself)
+    and SIGTERM's default action, so that stopping a worker stops it; on Linux
+    the worker also ends when the main process dies, even killed outright."""
+    import os
+    import signal
+
+    global _WORKER_TASK
+    _WORKER_TASK = task
+    torch.set_num_threads(1)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:  # the main process died before that
+        os._exit(0)
+
+
+def _make_batch(batch: int, seed: int, step: int):
+    return _freeze(_WORKER_TASK.sample(batch, batch_rng(seed, step)))
+
+
+class SampleStream:
+    """Batch ``start``, ``start + 1``, ... of ``task`` (``task.sample(batch, batch_rng(seed, step))``).
+
+    ``workers`` = 0 makes each batch when it is asked for; more start that many
+    processes (forked: they share the task's decoded pictures) which make the
+    next batches while the training steps run, ``2 * workers`` ahead at most.
+    The order and the content are the same either way.  Use it as a context
+    manager, or call ``close``."""
+
+    def __init__(self, task, batch: int, seed: int, start: int = 0, workers: int = 0) -> None:
+        self.task, self.batch, self.seed, self.next_step = task, batch, seed, start
+        self.workers = workers
+        self._pending: collections.deque = collections.deque()
+        self._pool = None
+        if workers > 0:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
+            if method is None:
+                raise RuntimeError("sample workers need the 'fork' start method (Linux, macOS); use --workers 0")
+            self._pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method),
+                                             initializer=_start_worker, initargs=(task, os.getpid()))
+            self._submitted = start
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        step = self.next_step
+        self.next_step += 1
+        if self._pool is None:
+            return self.task.sample(self.batch, batch_rng(self.seed, step))
+        while self._submitted < step + 2 * self.workers:
+            self._pending.append(self._pool.submit(_make_batch, self.batch, self.seed, self._submitted))
+            self._submitted += 1
+        return _thaw(self._pending.popleft().result())
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def __enter__(self) -> "SampleStream":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

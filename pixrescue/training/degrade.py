@@ -7,7 +7,10 @@ previous one) or downscale it, then saves it as JPEG at a random quality with
 4:2:0 or 4:4:4 chroma.  The clean target goes through the same geometry
 without the compression.  Some chains end with a resize after the last JPEG
 (the picture was re-saved as PNG); a few samples are never compressed, and
-then the network must leave them alone.
+then the network must leave them alone.  The restorer is told the tables of
+the harshest compression of the chain (the last file's own tables when it is
+the harshest), and the estimator learns that quality: inference tells the
+network the harshest compression it finds evidence of.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ class Sample:
     degraded: np.ndarray  # HxWx3 uint8
     clean: np.ndarray  # HxWx3 uint8
     tables: np.ndarray  # 128 float steps the restorer is told
-    quality: float  # IJG quality of the last compression (100 = clean)
+    quality: float  # IJG quality of the harshest compression (100 = clean): what the estimator learns
 
 
 def _resize(image: Image.Image, factor: float) -> Image.Image:
@@ -62,6 +65,7 @@ def share_chain(clean: Image.Image, patch: int, rng: np.random.Generator) -> Sam
         resize_after = False
     x = y = _random_crop(clean, need, rng)
     quality, tables = CLEAN_QUALITY, ijg_tables(CLEAN_QUALITY)
+    harshest = CLEAN_QUALITY
     subsampling = 2 if rng.random() < 0.7 else 0
     for g in range(generations):
         if factors[g] != 1.0:
@@ -74,9 +78,13 @@ def share_chain(clean: Image.Image, patch: int, rng: np.random.Generator) -> Sam
         if g and rng.random() < 0.5:
             subsampling = 2 if rng.random() < 0.7 else 0
         x, tables = jpeg_round_trip(x, quality, subsampling)
+        harshest = min(harshest, quality)
+    if harshest < quality or resize_after:
+        # Told the harshest compression, as inference is (tasks/restore.py: the file's tables only
+        # when nothing shows an earlier, coarser compression; the estimate for another format).
+        tables = ijg_tables(harshest)
     if resize_after:
         x, y = _resize(x, after_factor), _resize(y, after_factor)
-        tables = ijg_tables(quality)
         top = int(rng.integers(0, x.height - patch + 1))
         left = int(rng.integers(0, x.width - patch + 1))
     else:  # keep the last grid's phase: offsets on the 16-pixel chroma grid
@@ -85,7 +93,7 @@ def share_chain(clean: Image.Image, patch: int, rng: np.random.Generator) -> Sam
     box = (left, top, left + patch, top + patch)
     degraded = np.asarray(x.crop(box).convert("RGB"))
     target = np.asarray(y.crop(box).convert("RGB"))
-    return Sample(degraded, target, tables, float(quality))
+    return Sample(degraded, target, tables, float(harshest))
 
 
 def _random_crop(image: Image.Image, side: int, rng: np.random.Generator) -> Image.Image:

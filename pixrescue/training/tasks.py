@@ -153,7 +153,8 @@ class BlindJpegTask:
             "colour": "RGB network; a grayscale image is given as three equal channels and averaged back",
             "degradation": "share_chain (pixrescue/training/degrade.py): 1-4 JPEG generations at quality 5-95, "
             "4:2:0 or 4:4:4, grid shifts and downscaling between them, some resized after the last JPEG, "
-            "4% never compressed; 15% of patches are synthetic flat-colour drawings with text",
+            "4% never compressed; 15% of patches are synthetic flat-colour drawings with text; the network is told, "
+            "and the estimator learns, the harshest compression of each history (as fix tells it)",
             "target": "the clean image through the same crops and resizes, without compression",
         }
 

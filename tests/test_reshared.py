@@ -1,0 +1,72 @@
+"""Re-shared pictures: the harshest compression a picture went through, not only its last one."""
+
+import numpy as np
+import pytest
+from PIL import Image
+from skimage import data
+
+import pixrescue
+from helpers import psnr
+from pixrescue.imaging.history import double_quantization, shifted_grid
+from pixrescue.imaging.jpeg import reopened
+from pixrescue.tasks.restore import conditioning
+
+
+@pytest.fixture(scope="module")
+def astronaut() -> Image.Image:
+    """A real 512x512 colour photograph shipped with scikit-image."""
+    return Image.fromarray(data.astronaut())
+
+
+def write(tmp_path, image: Image.Image, quality: int, name: str = "meme.jpg"):
+    path = tmp_path / name
+    image.convert("RGB").save(path, quality=quality)
+    return path
+
+
+def test_a_harsh_save_then_a_gentle_one_is_seen_with_its_first_quality(tmp_path, astronaut):
+    path = write(tmp_path, reopened(astronaut, 15), 90)
+    picture = pixrescue.load(path)
+    assert picture.jpeg.quality == 90
+    history = picture.jpeg.history
+    assert history.recompressed
+    assert abs(history.first_quality - 15) <= 10
+
+
+def test_the_default_restores_a_reshared_picture_better_than_its_last_tables_allow(tmp_path, astronaut):
+    path = write(tmp_path, reopened(astronaut, 15), 90)
+    reference = np.asarray(astronaut)
+    as_file_says = pixrescue.restore(path, strength=90, project=True)  # the last save's tables, projected
+    default = pixrescue.restore(path)
+    gain_file = psnr(reference, as_file_says) - psnr(reference, Image.open(path))
+    gain_default = psnr(reference, default) - psnr(reference, Image.open(path))
+    assert gain_default >= gain_file + 0.4, (gain_default, gain_file)
+
+
+def test_a_single_gentle_save_is_not_flagged_and_keeps_projection(tmp_path, astronaut):
+    path = write(tmp_path, astronaut, 90)
+    picture = pixrescue.load(path)
+    assert not picture.jpeg.history.recompressed
+    told = conditioning("qgunet.jpeg-blind", picture.image, picture.jpeg)
+    assert told.project and "its own tables" in told.why
+    for quality in (10, 30, 50, 75):
+        single = reopened(astronaut, quality)
+        assert not double_quantization(single, single.quantization[0]).recompressed, quality
+
+
+def test_a_resized_reshared_picture_is_restored_better_than_before(astronaut):
+    small = reopened(astronaut, 15).convert("RGB").resize((461, 461), Image.BICUBIC)
+    reference = np.asarray(astronaut.resize((461, 461), Image.BICUBIC))
+    reshared = reopened(small, 90)
+    as_file_says = pixrescue.restore(reshared, strength=90, project=True)
+    default = pixrescue.restore(reshared)
+    assert psnr(reference, default) > psnr(reference, as_file_says) + 0.2
+
+
+def test_a_crop_between_saves_is_found_on_its_shifted_grid(tmp_path, astronaut):
+    first = reopened(astronaut, 15).crop((3, 5, 512, 512))
+    picture = pixrescue.load(write(tmp_path, first, 90))
+    assert shifted_grid(picture.image) == (3, 5)  # the old blocks start 8 - 5 rows and 8 - 3 columns in
+    told = conditioning("qgunet.jpeg-blind", picture.image, picture.jpeg)
+    assert not told.project and "shifted" in told.why
+    assert abs(int(told.why.split("quality ")[1].split()[0]) - 15) <= 10
