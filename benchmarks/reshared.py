@@ -2,7 +2,7 @@
 
     python benchmarks/reshared.py [--data ../shared/data/dev] [--images 4] [--crop 256]
                                   [--tables restore detection] [--strengths 10 15 20 25 30 40 50 70 90]
-                                  [--model NAME_OR_WEIGHTS] [--recipes "q15 > q90" ...]
+                                  [--model NAME_OR_WEIGHTS] [--previous-model WEIGHTS] [--recipes "q15 > q90" ...]
 
 Protocol.  Colour dev sets Kodak24, McMaster and CBSD68: the first
 ``--images`` pictures of each (sorted by name), centre-cropped to ``--crop``
@@ -15,7 +15,8 @@ over the whole picture, mean over the pictures:
 - input: the picture as it is;
 - previous default: the file's own tables and projection (a JPEG), or the
   estimator on the file's grid with the clean-picture rule (a PNG), which
-  is how ``fix`` worked before it looked at a picture's history;
+  is how ``fix`` worked before it looked at a picture's history (with the
+  estimator of ``--previous-model``: the one trained on the last quality);
 - default: ``fix`` as it is now (``tasks/restore.py: conditioning``);
 - oracle: the best single setting for the whole recipe, found by sweeping
   ``--strength`` over ``--strengths``, without and (JPEG) with projection.
@@ -44,6 +45,7 @@ from pixrescue.tasks.restore import GRID_EVIDENCE, UNTOUCHED_FROM, conditioning,
 from pixrescue.training.metrics import psnr
 
 MODEL = zoo.DEFAULT_MODEL["jpeg"]
+PREVIOUS = MODEL  # the model of the "previous default" column (--previous-model)
 SETS = ("Kodak24", "McMaster", "CBSD68")
 # (name, steps): ("q", Q) a JPEG save at quality Q, ("crop", n) cut n pixels from the top and left
 # (the next save's grid moves), ("resize", f) bicubic resize by f.
@@ -102,11 +104,11 @@ def previous_default(picture: Image.Image, as_png: bool) -> Image.Image:
     colour = picture.convert("RGB")
     if not as_png:
         info = read_info(picture)
-        return restore_frame(colour, MODEL, jpeg=info, strength=info.quality, project=True)
-    quality = estimate_quality(MODEL, colour)
+        return restore_frame(colour, PREVIOUS, jpeg=info, strength=info.quality, project=True)
+    quality = estimate_quality(PREVIOUS, colour)
     if quality >= UNTOUCHED_FROM and grid_strength(colour) < GRID_EVIDENCE:
         return colour
-    return restore_frame(colour, MODEL, strength=quality, project=False)
+    return restore_frame(colour, PREVIOUS, strength=quality, project=False)
 
 
 def default(picture: Image.Image, as_png: bool) -> Image.Image:
@@ -168,17 +170,22 @@ def detection_table(pictures) -> None:
 
 
 def main() -> None:
-    global MODEL
+    global MODEL, PREVIOUS
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=Path("../shared/data/dev"))
     parser.add_argument("--images", type=int, default=4, help="pictures per set for the restore table (0: all)")
     parser.add_argument("--crop", type=int, default=256, help="centre crop for the restore table (0: whole)")
     parser.add_argument("--tables", nargs="+", default=["restore", "detection"], choices=["restore", "detection"])
     parser.add_argument("--strengths", type=int, nargs="+", default=[10, 15, 20, 25, 30, 40, 50, 70, 90])
+    parser.add_argument("--previous-model", default=None,
+                        help="weights for the previous-default column (default: --model); the weights of "
+                        "before the estimator learned the harshest quality: git show 0588d94:pixrescue/weights/"
+                        "qgunet.jpeg-blind.safetensors (and .json beside it)")
     parser.add_argument("--recipes", nargs="+", default=None, help="only these recipes (names as printed)")
     parser.add_argument("--model", default=MODEL, help="the blind model (a name, or weights that `train` wrote)")
     args = parser.parse_args()
     MODEL = args.model
+    PREVIOUS = args.previous_model or MODEL
     started = time.time()
     print(f"Recipes (Pillow IJG encoder, 4:2:0): {'; '.join(name for name, _ in RECIPES)}\n")
     if "restore" in args.tables:

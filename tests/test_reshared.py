@@ -70,3 +70,17 @@ def test_a_crop_between_saves_is_found_on_its_shifted_grid(tmp_path, astronaut):
     told = conditioning("qgunet.jpeg-blind", picture.image, picture.jpeg)
     assert not told.project and "shifted" in told.why
     assert abs(int(told.why.split("quality ")[1].split()[0]) - 15) <= 10
+
+
+@pytest.mark.parametrize("orientation", [3, 6, 8])
+def test_a_turned_single_save_keeps_its_own_grid(tmp_path, astronaut, orientation):
+    """EXIF turns move the file's own blocks off the corner when a side is no multiple of 8:
+    they must not be taken for an earlier, shifted compression."""
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path = tmp_path / "turned.jpg"
+    astronaut.crop((0, 0, 501, 437)).save(path, quality=60, exif=exif)
+    picture = pixrescue.load(path)
+    assert picture.orientation == orientation
+    told = conditioning("qgunet.jpeg-blind", picture.image, picture.jpeg, orientation=picture.orientation)
+    assert told.project and "its own tables" in told.why

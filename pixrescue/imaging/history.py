@@ -182,13 +182,14 @@ def grid_phases(image: Image.Image, strip: int = 1024) -> np.ndarray:
     return (line_y[:, None] + line_x[None, :]) / np.maximum(inside_y[:, None] + inside_x[None, :], 1e-6)
 
 
-def shifted_grid(image: Image.Image) -> tuple[int, int] | None:
+def shifted_grid(image: Image.Image, own: tuple[int, int] = (0, 0)) -> tuple[int, int] | None:
     """The phase (dy, dx) of an earlier compression's grid that no longer
-    lines up with the file's, when its blocks are clearly visible; else None."""
+    lines up with the file's (whose blocks start at phase ``own``), when its
+    blocks are clearly visible; else None."""
     phases = grid_phases(image)
     dy, dx = np.unravel_index(int(np.argmax(phases)), phases.shape)
-    if (dy, dx) == (0, 0):
+    if (dy, dx) == own:
         return None
-    if phases[dy, dx] < SHIFTED_GRID or phases[dy, dx] < phases[0, 0] + SHIFTED_MARGIN:
+    if phases[dy, dx] < SHIFTED_GRID or phases[dy, dx] < phases[own] + SHIFTED_MARGIN:
         return None
     return int(dy), int(dx)

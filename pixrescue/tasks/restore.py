@@ -93,6 +93,21 @@ def estimate_quality(model: str, image: Image.Image, phase: tuple[int, int] = (0
     return int(round(float(network.estimate_quality(crops).median()) * 100))
 
 
+def file_grid_phase(size: tuple[int, int], orientation: int) -> tuple[int, int]:
+    """Where (dy, dx) the file's 8x8 blocks start in the upright picture of ``size``
+    (width, height) that loading turned by EXIF ``orientation``: a flip moves them
+    to the far side, where a side that is no multiple of 8 shifts them."""
+    if orientation not in _UPRIGHT:
+        return 0, 0
+    width, height = size
+    stored_w, stored_h = (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+    # A stand-in of the same size modulo 8, its first block marked, turned as the picture was.
+    marker = np.zeros((8 + stored_h % 8, 8 + stored_w % 8), np.uint8)
+    marker[:8, :8] = 255
+    rows, columns = np.nonzero(np.asarray(Image.fromarray(marker).transpose(_UPRIGHT[orientation])))
+    return int(rows.min() % 8), int(columns.min() % 8)
+
+
 @dataclass(frozen=True)
 class Conditioning:
     """What the blind network is told about a picture, and why."""
@@ -123,8 +138,9 @@ def conditioning(model: str, colour: Image.Image, jpeg: JpegInfo | None = None, 
     grid), or left alone when it shows no compression."""
     if strength is not None:
         return Conditioning(ijg_tables(strength), True, f"told quality {strength} (--strength)")
-    shifted = shifted_grid(colour)
-    phase = shifted or (0, 0)
+    own = file_grid_phase(colour.size, orientation) if jpeg is not None else (0, 0)
+    shifted = shifted_grid(colour, own)
+    phase = shifted or own
     where = f" on a grid shifted by {phase[1]},{phase[0]} pixels" if shifted else ""
     if jpeg is not None and 0 in jpeg.quantization:
         tables = table_vector(jpeg.quantization)
