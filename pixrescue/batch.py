@@ -50,7 +50,8 @@ def plan(inputs: list[Path], output: Path | None, recursive: bool, suffix: str, 
       ``single_file``, when the caller knows): that file;
     * otherwise ``output`` is a folder: ``output/<stem><extension>`` (with the
       sub-folders of a recursive search kept);
-    * no ``output``: beside the input, ``<stem><suffix><extension>``.
+    * no ``output``, or an output folder that is the input's own: beside the
+      input, ``<stem><suffix><extension>``.
 
     A folder search skips what this command writes (``*<suffix>.*`` beside
     the inputs, and the output folder when it lies inside the searched one),
@@ -72,28 +73,31 @@ def plan(inputs: list[Path], output: Path | None, recursive: bool, suffix: str, 
     output_root = output.resolve() if output is not None and not single_file_target else None
     for entry in inputs:
         if entry.is_dir():
+            root = entry.resolve()
+            # The output folder is skipped only when it lies strictly inside the searched one.
+            skip = output_root is not None and output_root != root and output_root.is_relative_to(root)
             found = [
                 source for source in find_images([entry], recursive)
                 if not _is_own_output(source, suffix)
-                and not (output_root is not None and output_root != entry.resolve()
-                         and source.resolve().is_relative_to(output_root))
+                and not (skip and source.resolve().is_relative_to(output_root))
             ]
             if not found:
                 raise BatchError(f"{entry}: no images found" + ("" if recursive else " (try --recursive)"))
             for source in found:
-                relative = source.relative_to(entry).parent
-                if output is None:
-                    target = source.with_name(source.stem + suffix + extension)
-                else:
-                    target = output / relative / (source.stem + extension)
-                jobs.append(Job(source, target))
+                folder = source.parent if output is None else output / source.relative_to(entry).parent
+                jobs.append(Job(source, _named(source, folder, suffix, extension)))
         elif single_file_target:
             jobs.append(Job(entry, output))
-        elif output is None:
-            jobs.append(Job(entry, entry.with_name(entry.stem + suffix + extension)))
         else:
-            jobs.append(Job(entry, output / (entry.stem + extension)))
+            jobs.append(Job(entry, _named(entry, entry.parent if output is None else output, suffix, extension)))
     return _apart(jobs)
+
+
+def _named(source: Path, folder: Path, suffix: str, extension: str) -> Path:
+    """``folder/<stem><extension>``; in the source's own folder ``<stem><suffix><extension>``,
+    so that what a command writes among its inputs is known as its output when it runs again."""
+    own = folder.resolve() == source.parent.resolve()
+    return folder / (source.stem + (suffix if own else "") + extension)
 
 
 def _apart(jobs: list[Job]) -> list[Job]:

@@ -28,7 +28,7 @@ def run_tiled(model: nn.Module, x: torch.Tensor, margin: int, tile: int | None =
     An 8-bit ``x`` (pixels 0-255) gives an 8-bit result: each tile becomes
     floats in [0, 1] only for the network and is rounded back, so a large
     picture never exists as floats (a 9000x9000 RGB picture is 243 MB as
-    bytes, 972 MB as floats).  The output keeps ``x``'s memory format.
+    bytes, 972 MB as floats).
     """
     _, _, height, width = x.shape
     s = scale

@@ -40,8 +40,26 @@ def test_two_inputs_never_write_one_output_nor_replace_each_other(tmp_path, smal
     assert result.exit_code == 0, result.output
     for name, content in originals.items():
         assert (folder / name).read_bytes() == content
-    assert files(folder) == ["a.jpg", "a.jpg.png", "a.png", "a.png.png"]
-    assert Image.open(folder / "a.jpg.png").size == Image.open(folder / "a.png.png").size == (128, 96)
+    # Written among the inputs: named as beside them (a.x2.png for both), then apart.
+    assert files(folder) == ["a.jpg", "a.jpg.x2.png", "a.png", "a.png.x2.png"]
+    assert Image.open(folder / "a.jpg.x2.png").size == Image.open(folder / "a.png.x2.png").size == (128, 96)
+    # Run again into the same folder: its own outputs are not inputs, and --skip-existing leaves them.
+    again = run("upscale", "-m", "nearest", folder, "-o", folder, "--skip-existing")
+    assert again.exit_code == 0 and "2 skipped" in again.output
+    assert files(folder) == ["a.jpg", "a.jpg.x2.png", "a.png", "a.png.x2.png"]
+    # Into another folder they are named apart by their full names.
+    assert run("upscale", "-m", "nearest", folder, "-o", tmp_path / "out").exit_code == 0
+    assert files(tmp_path / "out") == ["a.jpg.png", "a.png.png"]
+
+
+def test_an_output_folder_that_holds_the_input_folder_takes_every_input(tmp_path, small, monkeypatch):
+    (tmp_path / "photos" / "sub").mkdir(parents=True)
+    (tmp_path / "photos" / "sub" / "x.jpg").write_bytes(jpeg_bytes(small, 20))
+    result = run("fix", tmp_path / "photos" / "sub", "-o", tmp_path / "photos")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "photos" / "x.png").exists()
+    monkeypatch.chdir(tmp_path / "photos")
+    assert run("fix", "sub", "-o", ".", "--overwrite").exit_code == 0
 
 
 def test_an_output_that_is_another_input_is_refused_before_any_write(tmp_path, small):

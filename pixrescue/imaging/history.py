@@ -71,16 +71,20 @@ class DoubleQuantization:
 
 def luma_coefficients(image: Image.Image, max_blocks: int = MAX_BLOCKS) -> np.ndarray:
     """(N, 64) DCT coefficients of the luma of up to ``max_blocks`` 8x8 blocks
-    on the grid from the top-left corner (level-shifted, natural order)."""
-    gray = np.asarray(image.convert("RGB"), dtype=np.float32)
-    luma = 0.299 * gray[..., 0] + 0.587 * gray[..., 1] + 0.114 * gray[..., 2] - 128.0
-    rows, cols = luma.shape[0] // 8, luma.shape[1] // 8
+    on the grid from the top-left corner (level-shifted, natural order).  Only
+    the chosen blocks become floats, so a large picture costs its bytes once."""
+    pixels = np.asarray(image if image.mode in ("L", "RGB") else image.convert("RGB"))
+    rows, cols = pixels.shape[0] // 8, pixels.shape[1] // 8
     if rows == 0 or cols == 0:
         return np.zeros((0, 64))
-    blocks = luma[: rows * 8, : cols * 8].reshape(rows, 8, cols, 8).transpose(0, 2, 1, 3).reshape(-1, 8, 8)
-    if len(blocks) > max_blocks:
-        blocks = blocks[np.linspace(0, len(blocks) - 1, max_blocks).astype(int)]
-    return (DCT @ blocks.astype(np.float64) @ DCT.T).reshape(-1, 64)
+    chosen = np.linspace(0, rows * cols - 1, min(rows * cols, max_blocks)).astype(np.int64)
+    offsets = np.arange(8)
+    ys = (chosen // cols)[:, None, None] * 8 + offsets[None, :, None]
+    xs = (chosen % cols)[:, None, None] * 8 + offsets[None, None, :]
+    blocks = pixels[ys, xs].astype(np.float64)  # (N, 8, 8) or (N, 8, 8, 3)
+    if blocks.ndim == 4:
+        blocks = 0.299 * blocks[..., 0] + 0.587 * blocks[..., 1] + 0.114 * blocks[..., 2]
+    return (DCT @ (blocks - 128.0) @ DCT.T).reshape(-1, 64)
 
 
 @cache
@@ -106,7 +110,7 @@ def _expected_in_gaps(h: np.ndarray, predicted: np.ndarray) -> tuple[float, floa
     return float(held), float(expected)
 
 
-def double_quantization(image: Image.Image, luma_table: list[int]) -> DoubleQuantization:
+def double_quantization(image: Image.Image, luma_table: list[int], bins: int = BINS) -> DoubleQuantization:
     """Whether the luma of ``image`` (decoded pixels, in the file's orientation)
     was quantized more coarsely than ``luma_table`` (the file's, natural order)
     before, on the same grid, and with which IJG quality.
@@ -117,14 +121,15 @@ def double_quantization(image: Image.Image, luma_table: list[int]) -> DoubleQuan
     nearly empty.  A candidate q1's *excess* is 1 - (what those bins hold) /
     (what their neighbours say they would hold): near 1 for the true q1 (and
     for finer tables whose steps divide it), near 0 for a picture quantized
-    once, and low for tables coarser than the truth."""
+    once, and low for tables coarser than the truth.  ``bins``: the levels
+    read per frequency (a table of ones, for a grid no later save quantized,
+    needs many more than the file's own)."""
     last = np.asarray(luma_table, dtype=np.float64)
     if last.shape != (64,) or last.min() < 1:  # not a table any encoder writes: nothing to measure
         return DoubleQuantization(False, None, 0.0, 0)
     last = last[POSITIONS]
     coefficients = luma_coefficients(image)[:, POSITIONS]
     levels = np.abs(np.round(coefficients / last)).astype(np.int64)
-    bins = BINS
     histograms = [np.bincount(np.minimum(levels[:, j], bins), minlength=bins + 1)[:bins] for j in range(len(POSITIONS))]
     excess_by_quality: dict[int, float] = {}
     evidence = 0
@@ -133,7 +138,7 @@ def double_quantization(image: Image.Image, luma_table: list[int]) -> DoubleQuan
         held, expected = 0.0, 0.0
         for j, h in enumerate(histograms):
             q1, q2 = steps[j], last[j]
-            if q1 < INFORMATIVE * q2 or q1 > q2 * BINS / MIN_PERIODS:
+            if q1 < INFORMATIVE * q2 or q1 > q2 * bins / MIN_PERIODS:
                 continue
             gap_held, gap_expected = _expected_in_gaps(h, _predicted(int(q2), int(q1), bins))
             held += gap_held
