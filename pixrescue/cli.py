@@ -245,9 +245,9 @@ def shrink(inputs, output, recursive, extension, quality, background, overwrite,
     except (ValueError, FileNotFoundError) as exc:
         _fail(str(exc))
     written = _output_format(output, extension)
-    if written not in ("png", "jpg", "jpeg", "jpe"):
+    if written not in ("png", "apng", "jpg", "jpeg", "jpe"):
         _fail("shrink writes PNG (or JPEG, whose comment carries the metadata): the small picture must keep its metadata")
-    if refine and (jpeg_robust or written != "png"):
+    if refine and (jpeg_robust or written not in ("png", "apng")):
         _fail("--refine tunes the small picture for a lossless copy: write PNG, and not with --jpeg-robust")
     _run_images(inputs, output, recursive, extension, f".small{factor}",
                 lambda picture: shrink_picture(picture, factor, jpeg_robust, refine), "shrunk",

@@ -114,7 +114,7 @@ class UnknownModelError(ValueError):
 
 def is_weights_file(name: str) -> bool:
     """``name`` is a path to weights (``pixrescue train``'s output), not a registered name."""
-    return str(name).endswith(".safetensors")
+    return str(name).lower().endswith(".safetensors")
 
 
 def _card_beside(weights: str) -> dict[str, Any]:
