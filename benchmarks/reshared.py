@@ -32,14 +32,13 @@ from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from pixrescue import zoo
-from pixrescue.imaging.history import double_quantization
+from pixrescue.imaging.history import with_history
 from pixrescue.imaging.jpeg import grid_strength, read_info, reopened
 from pixrescue.tasks.restore import GRID_EVIDENCE, UNTOUCHED_FROM, conditioning, estimate_quality, restore_frame
 from pixrescue.training.metrics import psnr
@@ -96,8 +95,7 @@ def load_pictures(root: Path, images: int, crop: int) -> list[Image.Image]:
 
 
 def file_info(picture: Image.Image):
-    info = read_info(picture)
-    return replace(info, history=double_quantization(picture, info.quantization[0]))
+    return with_history(picture, read_info(picture))
 
 
 def previous_default(picture: Image.Image, as_png: bool) -> Image.Image:

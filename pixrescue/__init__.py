@@ -139,20 +139,15 @@ def fingerprint(image: Image.Image | str | os.PathLike, rotations: bool = False)
 
 def _source(image):
     """(first frame, JPEG facts or None, EXIF orientation applied) of a path or a PIL image."""
-    from dataclasses import replace
-
     from .imaging import load
-    from .imaging.history import double_quantization
+    from .imaging.history import with_history
     from .imaging.io import normalise_mode
     from .imaging.jpeg import read_info
 
     if isinstance(image, (str, os.PathLike)):
         picture = load(image)
         return picture.image, picture.jpeg, picture.orientation
-    jpeg = read_info(image)
-    if jpeg is not None and 0 in jpeg.quantization and image.mode in ("L", "RGB"):
-        jpeg = replace(jpeg, history=double_quantization(image, jpeg.quantization[0]))
-    return normalise_mode(image)[0], jpeg, 1
+    return normalise_mode(image)[0], with_history(image, read_info(image)), 1
 
 
 def _frame(image):

@@ -27,12 +27,12 @@ estimator (which looks at the pixels) is the remaining evidence, combined in
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 import numpy as np
 from PIL import Image
 
-from .jpeg import LUMA_BASE, ijg_table
+from .jpeg import LUMA_BASE, ijg_table, residue_steps
 from .projection import DCT
 
 # The low-frequency AC coefficients read (zig-zag positions 1-20): they are
@@ -156,28 +156,23 @@ def double_quantization(image: Image.Image, luma_table: list[int], bins: int = B
     return DoubleQuantization(True, harshest, top, evidence)
 
 
-def grid_phases(image: Image.Image, strip: int = 1024) -> np.ndarray:
+def with_history(image: Image.Image, jpeg):
+    """``jpeg`` (a ``JpegInfo``) with ``history`` measured on ``image``, the file's
+    decoded pixels in its own orientation; unchanged where there is nothing to
+    measure (no luma table, a CMYK or other mode)."""
+    if jpeg is None or 0 not in jpeg.quantization or image.mode not in ("L", "RGB"):
+        return jpeg
+    return replace(jpeg, history=double_quantization(image, jpeg.quantization[0]))
+
+
+def grid_phases(image: Image.Image) -> np.ndarray:
     """(8, 8) blockiness of every grid phase: entry (dy, dx) is the mean luma
     step across the lines of the 8x8 grid whose blocks start at (dy, dx),
     over the mean step elsewhere (about 1 for no grid; the file's own grid is
-    phase (0, 0)).  Rows are read ``strip`` (a multiple of 8) at a time."""
-    gray = image if image.mode == "L" else image.convert("L")
-    width, height = gray.size
-    if min(width, height) < 16:
+    phase (0, 0))."""
+    if min(image.size) < 16:
         return np.ones((8, 8))
-    # Per residue r (0-7): sum and count of steps between pixel r and r + 1 (mod 8), across and down.
-    across_sum, across_count = np.zeros(8), np.zeros(8)
-    down_sum, down_count = np.zeros(8), np.zeros(8)
-    for top in range(0, height, strip):
-        owned = min(strip, height - top)
-        luma = np.asarray(gray.crop((0, top, width, min(top + owned + 1, height))), dtype=np.float32)
-        across = np.abs(np.diff(luma[:owned], axis=1))
-        down = np.abs(np.diff(luma, axis=0))[:owned]
-        for r in range(8):
-            across_sum[r] += across[:, r::8].sum()
-            across_count[r] += across[:, r::8].size
-            down_sum[r] += down[r::8].sum()
-            down_count[r] += down[r::8].size
+    across_sum, across_count, down_sum, down_count = residue_steps(image)
     across_mean, down_mean = across_sum / np.maximum(across_count, 1), down_sum / np.maximum(down_count, 1)
     # A grid starting at column dx has its vertical lines between pixels dx - 1 and dx (residue dx - 1).
     line_x = np.roll(across_mean, 1)  # line_x[dx] = mean step across the lines of phase dx

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageColor, ImageOps, ImageSequence, PngImagePlugin, UnidentifiedImageError
 
-from .history import double_quantization
+from .history import with_history
 from .jpeg import JpegInfo, read_info
 
 # Pillow's own decompression-bomb threshold (about 89 megapixels); above it an
@@ -277,9 +277,9 @@ def _read(opened: Image.Image, path: Path, max_pixels: int | None, history: bool
             durations.append(int(frame.info.get("duration", 100) or 0))
         if frame.mode == "CMYK":
             icc = None  # a CMYK profile does not describe the converted RGB pixels
-        if history and jpeg is not None and not frames and frame.mode in ("L", "RGB") and 0 in jpeg.quantization:
+        if history and not frames:
             # On the stored pixels, before the EXIF turn: the grid starts at the file's corner there.
-            jpeg = replace(jpeg, history=double_quantization(frame, jpeg.quantization[0]))
+            jpeg = with_history(frame, jpeg)
         upright = ImageOps.exif_transpose(frame.copy()) if exif is not None else frame.copy()
         normalised, depth = normalise_mode(upright)
         frames.append(normalised)

@@ -134,29 +134,36 @@ def _subsampling(image: Image.Image, mode: str) -> str:
     return _SUBSAMPLING_NAMES.get(sampling, "unknown")
 
 
-def grid_strength(image: Image.Image, strip: int = 1024) -> float:
-    """How much stronger the luma steps across the 8x8 grid lines (from the
-    top-left corner) are than the steps inside the blocks: about 1.0 for a
-    picture that never was a JPEG, 1.1 and up for one that was (the lower the
-    quality, the higher).  Reads ``strip`` rows (a multiple of 8) at a time,
-    so that a large picture is never held as floats."""
+def residue_steps(image: Image.Image, strip: int = 1024) -> np.ndarray:
+    """(4, 8) sums and counts of the absolute luma steps between pixel r and
+    r + 1 (r modulo 8): across the columns (sums, counts), then down the rows
+    (sums, counts).  Reads ``strip`` rows (a multiple of 8) at a time, so that
+    a large picture is never held as floats."""
     gray = image if image.mode == "L" else image.convert("L")
     width, height = gray.size
-    if min(width, height) < 16:
-        return 1.0
-    # Sums and counts of |steps|: across (on the grid, inside), down (on the grid, inside).
-    totals = np.zeros(4)
-    counts = np.zeros(4)
+    steps = np.zeros((4, 8))
     for top in range(0, height, strip):
         owned = min(strip, height - top)
         luma = np.asarray(gray.crop((0, top, width, min(top + owned + 1, height))), dtype=np.float32)
         across = np.abs(np.diff(luma[:owned], axis=1))
         down = np.abs(np.diff(luma, axis=0))[:owned]  # from each owned row to the next, where there is one
-        on_across, on_down = across[:, 7::8], down[7::8, :]
-        totals += [on_across.sum(), across.sum() - on_across.sum(), on_down.sum(), down.sum() - on_down.sum()]
-        counts += [on_across.size, across.size - on_across.size, on_down.size, down.size - on_down.size]
-    means = totals / np.maximum(counts, 1)
-    return float((means[0] + means[2]) / max(means[1] + means[3], 1e-6))
+        for r in range(8):
+            steps[:, r] += [across[:, r::8].sum(), across[:, r::8].size, down[r::8].sum(), down[r::8].size]
+    return steps
+
+
+def grid_strength(image: Image.Image) -> float:
+    """How much stronger the luma steps across the 8x8 grid lines (from the
+    top-left corner) are than the steps inside the blocks: about 1.0 for a
+    picture that never was a JPEG, 1.1 and up for one that was (the lower the
+    quality, the higher)."""
+    if min(image.size) < 16:
+        return 1.0
+    across_sum, across_count, down_sum, down_count = residue_steps(image)
+    on_grid = across_sum[7] / max(across_count[7], 1) + down_sum[7] / max(down_count[7], 1)
+    inside = (across_sum[:7].sum() / max(across_count[:7].sum(), 1)
+              + down_sum[:7].sum() / max(down_count[:7].sum(), 1))
+    return float(on_grid / max(inside, 1e-6))
 
 
 def reopened(image: Image.Image, quality: int) -> Image.Image:

@@ -40,14 +40,6 @@ def to_planes(image: Image.Image) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(array)).unsqueeze(1).float().div_(255.0)
 
 
-def from_planes(planes: torch.Tensor, mode: str) -> Image.Image:
-    """Inverse of :func:`to_planes`: rounds to 8 bits."""
-    array = planes.clamp(0, 1).mul(255.0).round_().to(torch.uint8)[:, 0].numpy()
-    if mode == "L":
-        return Image.fromarray(array[0], "L")
-    return Image.fromarray(np.ascontiguousarray(array.transpose(1, 2, 0)), mode)
-
-
 def to_rgb_batch(image: Image.Image) -> torch.Tensor:
     """An L or RGB image as one RGB picture, shape (1, 3, H, W) (grayscale as three equal channels)."""
     return to_planes(image.convert("RGB")).permute(1, 0, 2, 3).contiguous()
