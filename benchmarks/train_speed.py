@@ -47,7 +47,7 @@ from pixrescue.training.train import TrainConfig, _set_layout, _to_device, prefe
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "train" / "T91"
-# name: (patch, batch, max_side): the recipes of README's training tables.
+# name: (patch, batch, max_side): the recipes of docs/training.md's tables.
 MODELS = {
     "qgunet.jpeg-blind": (96, 16, 360),
     "edsr.sr-x234": (120, 16, 0),

@@ -229,7 +229,7 @@ def upscale(inputs, output, recursive, extension, quality, background, overwrite
               "(for pictures a platform will re-encode).")
 @click.option("--refine", type=click.IntRange(0, 1000), default=0, show_default=True, metavar="STEPS",
               help="Tune the small picture for STEPS steps so that expand recovers more (20: about +0.6 dB, "
-              "some 50 times slower; see README).")
+              "some 50 times slower; see docs/rescaling.md).")
 def shrink(inputs, output, recursive, extension, quality, background, overwrite, skip_existing, max_pixels, scale,
            jpeg_robust, refine) -> None:
     """Make INPUTS SCALE times smaller so that `pixrescue expand` can recover them.
@@ -259,7 +259,7 @@ def shrink(inputs, output, recursive, extension, quality, background, overwrite,
 @with_output_options
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the latent draw (reproducible output).")
 @click.option("--temperature", type=click.FloatRange(0, 2), default=None,
-              help="Scale of the latent draw: 0 uses its mean (default: see README).")
+              help="Scale of the latent draw: 0 uses its mean (default: see docs/rescaling.md).")
 @click.option("-m", "--model", default=None,
               help="Treat the inputs as made by this shrink model (for small pictures that lost their metadata).")
 def expand(inputs, output, recursive, extension, quality, background, overwrite, skip_existing, max_pixels, seed,
@@ -364,10 +364,10 @@ def _describe(record) -> str:
 @click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Catalog file (default: FOLDER/.pixrescue.db); its paths are taken as relative to FOLDER.")
 @click.option("--method", type=click.Choice(METHOD_NAMES), default="combined", show_default=True,
-              help="Fingerprint compared (see README: hashes, learned embeddings, or both).")
+              help="Fingerprint compared (see docs/duplicates.md: hashes, learned embeddings, or both).")
 @click.option("--threshold", type=click.FloatRange(0), default=None,
               help="Largest distance between copies (default per method: 10 bits for hashes, 1.0 for "
-              "combined, 0.30 for cnn and 0.05 for ae: see README).")
+              "combined, 0.30 for cnn and 0.05 for ae: see docs/duplicates.md).")
 @click.option("--json", "as_json", is_flag=True, help="Print the groups as JSON (not with --csv).")
 @click.option("--csv", "as_csv", is_flag=True, help="Print the groups as CSV (not with --json).")
 @click.option("--move-to", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -493,7 +493,7 @@ def similar(image, folder, db, k, method) -> None:
               help="Where the training steps run; auto: a CUDA GPU when torch sees one. Validation runs on the CPU.")
 @click.option("--plan", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="A campaign: train each model of this JSON plan for its share of --minutes, resuming its run, "
-                   "and replace its shipped weights when its validation PSNR improved (README, Training).")
+                   "and replace its shipped weights when its validation PSNR improved (docs/training.md).")
 @click.option("--minutes", type=click.FloatRange(min=0, min_open=True), default=None,
               help="With --plan: the campaign's whole time, loading and judging included.")
 @click.option("--weights-dir", type=click.Path(file_okay=False, path_type=Path), default=None,

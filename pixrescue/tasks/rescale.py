@@ -39,7 +39,7 @@ from ..runner import run_tiled
 MODELS = {2: "irn.x2", 4: "irn.x4"}
 JPEG_ROBUST_MODELS = {4: "irn.x4-jpeg"}
 # The latent's mean recovered 0.1-0.2 dB more than draws at temperature 1
-# (benchmarks/rescale.py; README "Shrink and expand").
+# (benchmarks/rescale.py; docs/rescaling.md).
 DEFAULT_TEMPERATURE = 0.0
 # Side of the kept centre of each tile of a stage's coupling blocks (in that stage's pixels).
 TILE = 512

@@ -291,6 +291,6 @@ class JpegRobustRescalingTask(RescalingTask):
     # look right.  A model trained this way is then pulled closer still by
     # short runs with ``--guide-weight`` (the shipped irn.x4-jpeg: 1,500 steps
     # at 128, then 1,500 at 256, which moved its small picture from 29.8 to
-    # 37.8 dB RGB of bicubic for 0.07 dB of Set5 q90 recovery; README).
+    # 37.8 dB RGB of bicubic for 0.07 dB of Set5 q90 recovery; docs/rescaling.md).
     GUIDE_WEIGHT = {2: 16.0, 4: 64.0}
     jpeg = True
