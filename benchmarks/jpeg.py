@@ -69,6 +69,8 @@ MEME_STRONGEST = min(step[1] for step in MEME_RECIPE if step[0] == "jpeg")
 
 
 def blind(image: Image.Image, info: JpegInfo | None, **options) -> Image.Image:
+    """The blind default, unprojected unless ``project=True`` (projection has its own column)."""
+    options.setdefault("project", False)
     return restore_frame(image, BLIND, jpeg=info, **options)
 
 
