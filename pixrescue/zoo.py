@@ -8,7 +8,6 @@ imports: nothing scans folders at import time.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -16,6 +15,8 @@ from typing import Any, Callable
 
 from torch import nn
 
+from . import cards
+from .cards import WEIGHTS_DIR, card_path
 from .nets.conv_autoencoder import ConvAutoencoder
 from .nets.drcn import DRCN
 from .nets.edsr import EDSR
@@ -27,7 +28,6 @@ from .nets.resnet18 import ResNet18
 from .nets.srcnn import SRCNN
 from .nets.vdsr import VDSR
 
-WEIGHTS_DIR = Path(__file__).parent / "weights"
 
 ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
     "srcnn": SRCNN,
@@ -120,11 +120,11 @@ def is_weights_file(name: str) -> bool:
 def _card_beside(weights: str) -> dict[str, Any]:
     """The card ``pixrescue train`` wrote beside ``weights``; it names the registered model they are for."""
     path = Path(weights)
-    card = path.with_suffix(".json")
+    card = cards.beside(path)
     if not path.is_file():
         raise UnknownModelError(f"{weights}: no such weights file")
     try:
-        about = json.loads(card.read_text())
+        about = cards.read(card)
         name = about["name"]
         MODELS[name]
     except (OSError, ValueError, KeyError, TypeError):
@@ -168,17 +168,10 @@ def weights_path(name: str, directory: Path = WEIGHTS_DIR) -> Path:
     return directory / f"{name}.safetensors"
 
 
-def card_path(name: str, directory: Path = WEIGHTS_DIR) -> Path:
-    return directory / f"{name}.json"
-
-
 def load_card(name: str) -> dict[str, Any]:
     if is_weights_file(name):
         return _card_beside(name)
-    path = card_path(get_spec(name).name)
-    if not path.exists():
-        return {}
-    return json.loads(path.read_text())
+    return cards.read(card_path(get_spec(name).name), missing={})
 
 
 @lru_cache(maxsize=8)

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -35,6 +34,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageColor, ImageOps, ImageSequence, PngImagePlugin, UnidentifiedImageError
 
+from ..atomic import write_atomically
 from .history import with_history
 from .jpeg import JpegInfo, read_info
 
@@ -333,12 +333,6 @@ def flatten(frame: Image.Image, background: tuple[int, int, int]) -> Image.Image
     return canvas
 
 
-def _umask() -> int:
-    current = os.umask(0o022)
-    os.umask(current)
-    return current
-
-
 # What each animated format can store.  GIF: the loop count in 16 bits and
 # each frame's delay in centiseconds in 16 bits.  WebP: the loop count in 16
 # bits, each frame's duration in milliseconds in 24 bits, and the running
@@ -494,21 +488,7 @@ def _save(picture: Picture, path: Path, *, quality: int | None, background: str 
         if fmt == "GIF":
             options["disposal"] = 2 if picture.has_alpha else 1
     first = frames[0]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # A short temporary name in the target's folder: any name the file system
-    # accepts for the target works (a name near its 255-byte limit included).
-    handle, temporary = tempfile.mkstemp(prefix=".pxr-", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            first.save(stream, format=fmt, **options)
-        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes 0600; a new file follows the umask
-        os.replace(temporary, path)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
-        raise
+    write_atomically(path, lambda stream: first.save(stream, format=fmt, **options))
     return path
 
 
