@@ -78,13 +78,17 @@ def luma_coefficients(image: Image.Image, max_blocks: int = MAX_BLOCKS) -> np.nd
     if rows == 0 or cols == 0:
         return np.zeros((0, 64))
     chosen = np.linspace(0, rows * cols - 1, min(rows * cols, max_blocks)).astype(np.int64)
-    offsets = np.arange(8)
-    ys = (chosen // cols)[:, None, None] * 8 + offsets[None, :, None]
-    xs = (chosen % cols)[:, None, None] * 8 + offsets[None, None, :]
-    blocks = pixels[ys, xs].astype(np.float64)  # (N, 8, 8) or (N, 8, 8, 3)
+    # Blocks as rows of an (rows * cols, 8, 8[, 3]) view-then-copy of the 8-bit pixels: one cheap reshuffle.
+    grid = pixels[: rows * 8, : cols * 8].reshape(rows, 8, cols, 8, *pixels.shape[2:]).swapaxes(1, 2)
+    blocks = grid.reshape(rows * cols, 8, 8, *pixels.shape[2:])[chosen].astype(np.float64)  # (N, 8, 8[, 3])
     if blocks.ndim == 4:
-        blocks = 0.299 * blocks[..., 0] + 0.587 * blocks[..., 1] + 0.114 * blocks[..., 2]
-    return (DCT @ (blocks - 128.0) @ DCT.T).reshape(-1, 64)
+        blocks = blocks @ _LUMA
+    # One (N, 64) x (64, 64) product: the 2-D DCT of a block is DCT @ B @ DCT.T = kron(DCT, DCT) @ vec(B).
+    return (blocks.reshape(-1, 64) - 128.0) @ _DCT_2D.T
+
+
+_DCT_2D = np.kron(DCT, DCT)
+_LUMA = np.array([0.299, 0.587, 0.114])  # JFIF's Y
 
 
 @cache
@@ -110,7 +114,7 @@ def _expected_in_gaps(h: np.ndarray, predicted: np.ndarray) -> tuple[float, floa
     return float(held), float(expected)
 
 
-def double_quantization(image: Image.Image, luma_table: list[int], bins: int = BINS) -> DoubleQuantization:
+def double_quantization(image: Image.Image | np.ndarray, luma_table: list[int], bins: int = BINS) -> DoubleQuantization:
     """Whether the luma of ``image`` (decoded pixels, in the file's orientation)
     was quantized more coarsely than ``luma_table`` (the file's, natural order)
     before, on the same grid, and with which IJG quality.
@@ -123,12 +127,13 @@ def double_quantization(image: Image.Image, luma_table: list[int], bins: int = B
     for finer tables whose steps divide it), near 0 for a picture quantized
     once, and low for tables coarser than the truth.  ``bins``: the levels
     read per frequency (a table of ones, for a grid no later save quantized,
-    needs many more than the file's own)."""
+    needs many more than the file's own).  ``image`` may also be its
+    ``luma_coefficients``, when they are read more than once."""
     last = np.asarray(luma_table, dtype=np.float64)
     if last.shape != (64,) or last.min() < 1:  # not a table any encoder writes: nothing to measure
         return DoubleQuantization(False, None, 0.0, 0)
     last = last[POSITIONS]
-    coefficients = luma_coefficients(image)[:, POSITIONS]
+    coefficients = (image if isinstance(image, np.ndarray) else luma_coefficients(image))[:, POSITIONS]
     levels = np.abs(np.round(coefficients / last)).astype(np.int64)
     histograms = [np.bincount(np.minimum(levels[:, j], bins), minlength=bins + 1)[:bins] for j in range(len(POSITIONS))]
     excess_by_quality: dict[int, float] = {}
@@ -154,6 +159,28 @@ def double_quantization(image: Image.Image, luma_table: list[int], bins: int = B
         return DoubleQuantization(False, None, max(top, 0.0), evidence)
     harshest = min(q for q, e in excess_by_quality.items() if e >= NEAR_BEST * top)
     return DoubleQuantization(True, harshest, top, evidence)
+
+
+def quantized_quality(image: Image.Image, phase: tuple[int, int] = (0, 0)) -> int | None:
+    """The IJG quality of the harshest JPEG compression that the luma DCT of
+    ``image`` still shows on the 8x8 grid whose blocks start at ``phase``
+    (dy, dx), for a picture that was decoded and then kept without loss (a
+    PNG of a JPEG); None when it shows none.  The harshest quantization leaves
+    the widest gaps in the histograms (``double_quantization`` against a table
+    of ones); a gentler last save can still hide an earlier, harsher one, so
+    the histograms are read again against the found quality's table."""
+    dy, dx = phase
+    grid = luma_coefficients(image.crop((dx, dy, image.width, image.height)) if phase != (0, 0) else image)
+    for bins in (BINS, 2 * BINS):  # a harsh table's steps need the longer histograms
+        found = double_quantization(grid, [1] * 64, bins)
+        if found.recompressed:
+            break
+    else:
+        return None
+    earlier = double_quantization(grid, ijg_table(LUMA_BASE, found.first_quality))
+    if earlier.recompressed and earlier.first_quality < found.first_quality:
+        return earlier.first_quality
+    return found.first_quality
 
 
 def with_history(image: Image.Image, jpeg):

@@ -36,7 +36,7 @@ from PIL import Image
 
 from .. import zoo
 from ..imaging import ImageLoadError, Picture
-from ..imaging.history import double_quantization, shifted_grid
+from ..imaging.history import quantized_quality, shifted_grid
 from ..imaging.jpeg import JpegInfo, grid_strength, ijg_tables, table_vector
 from ..imaging.projection import project as project_to_file
 from ..imaging.tensors import from_pixels, merge_alpha, split_alpha, to_pixels, to_rgb_batch
@@ -155,10 +155,9 @@ def conditioning(model: str, colour: Image.Image, jpeg: JpegInfo | None = None, 
         if earlier is not None and earlier.recompressed:
             evidence.append((earlier.first_quality, "on the same grid"))
         if shifted:  # an earlier grid's coefficients show their quantization through the last save's noise
-            dy, dx = shifted
-            before = double_quantization(colour.crop((dx, dy, colour.width, colour.height)), [1] * 64)
-            if before.recompressed:
-                evidence.append((before.first_quality, where.strip()))
+            before = quantized_quality(colour, shifted)
+            if before is not None:
+                evidence.append((before, where.strip()))
         if not evidence:
             seen = estimate_quality(model, colour, phase)
             if seen <= jpeg.quality - RESHARED_MARGIN:
@@ -174,6 +173,11 @@ def conditioning(model: str, colour: Image.Image, jpeg: JpegInfo | None = None, 
     if quality >= UNTOUCHED_FROM and grid < GRID_EVIDENCE and not shifted:
         return Conditioning(None, False, f"no sign of JPEG compression (estimated quality {quality}, 8x8 grid "
                                          f"strength {grid:.2f} < {GRID_EVIDENCE})")
+    # The DCT histograms of a decoded JPEG kept without loss show its harshest quantization exactly
+    # (the estimator is off by several quality points); a resize after it leaves only the estimator.
+    read = quantized_quality(colour, phase)
+    if read is not None and quality > read - RESHARED_MARGIN:
+        return Conditioning(ijg_tables(read), False, f"its DCT coefficients show JPEG quality {read}{where}")
     return Conditioning(ijg_tables(quality), False, f"estimated quality {quality}{where}")
 
 
