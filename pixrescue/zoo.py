@@ -16,7 +16,7 @@ from typing import Any, Callable
 from torch import nn
 
 from . import cards
-from .cards import WEIGHTS_DIR, card_path
+from .cards import WEIGHTS_DIR, card_path  # noqa: F401  (card_path: re-exported for callers outside the zoo)
 from .nets.conv_autoencoder import ConvAutoencoder
 from .nets.drcn import DRCN
 from .nets.edsr import EDSR
@@ -171,7 +171,7 @@ def weights_path(name: str, directory: Path = WEIGHTS_DIR) -> Path:
 def load_card(name: str) -> dict[str, Any]:
     if is_weights_file(name):
         return _card_beside(name)
-    return cards.read(card_path(get_spec(name).name), missing={})
+    return cards.read(cards.card_path(get_spec(name).name), missing={})
 
 
 @lru_cache(maxsize=8)
