@@ -85,10 +85,10 @@ def record_in_card(card_file: Path, key: str, scores: Scores, raw: Scores, comma
     cards.update(card_file, change)
 
 
-def merge_into_cards(found: dict[str, dict], command: str) -> None:
-    """Add each model's measured ``metrics`` to its card, with the command that measured them."""
+def merge_into_cards(found: dict[str, dict], command: str, directory: Path = cards.WEIGHTS_DIR) -> None:
+    """Add each model's measured ``metrics`` to its card (in ``directory``), with the command that measured them."""
     for name, metrics in found.items():
-        path = cards.card_path(name)
+        path = cards.card_path(name, directory)
         if not metrics or not path.exists():
             continue
 
