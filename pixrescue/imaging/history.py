@@ -32,6 +32,7 @@ from functools import cache
 import numpy as np
 from PIL import Image
 
+from .colour import jfif_luma
 from .jpeg import LUMA_BASE, ijg_table, residue_steps
 from .projection import DCT
 
@@ -83,7 +84,7 @@ def luma_coefficients(image: Image.Image, max_blocks: int = MAX_BLOCKS) -> np.nd
     xs = (chosen % cols)[:, None, None] * 8 + offsets[None, None, :]
     blocks = pixels[ys, xs].astype(np.float64)  # (N, 8, 8) or (N, 8, 8, 3)
     if blocks.ndim == 4:
-        blocks = 0.299 * blocks[..., 0] + 0.587 * blocks[..., 1] + 0.114 * blocks[..., 2]
+        blocks = jfif_luma(blocks)
     return (DCT @ (blocks - 128.0) @ DCT.T).reshape(-1, 64)
 
 
