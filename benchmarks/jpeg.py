@@ -33,7 +33,6 @@ tables of the JPEG it is given, as it does for a file.
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import time
@@ -42,7 +41,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from pixrescue import zoo
+from pixrescue import cards, zoo
 from pixrescue.imaging.jpeg import JpegInfo, round_trip
 from pixrescue.tasks.restore import project_onto_file, restore_frame
 from pixrescue.training.evaluate import evaluate, load_set, record_in_card
@@ -97,22 +96,20 @@ def quality_table(args, command: str) -> None:
                       f"{s.psnr - raw.psnr:+.2f} |", flush=True)
                 key = f"{name}-q{quality}"
                 if args.update_cards and method == "default":
-                    record_in_card(zoo.card_path(BLIND), key, s, raw, command)
+                    record_in_card(cards.card_path(BLIND), key, s, raw, command)
                 if args.update_cards and method == "default + projection":
-                    record_in_card(zoo.card_path(BLIND), key + "-projected", s, raw, command)
+                    record_in_card(cards.card_path(BLIND), key + "-projected", s, raw, command)
                 if args.update_cards and method in SEEDS:
-                    record_in_card(zoo.card_path(SEEDS[method]), key + ("" if gray else "-rgb"), s, raw, command)
+                    record_in_card(cards.card_path(SEEDS[method]), key + ("" if gray else "-rgb"), s, raw, command)
             difference.append(scores["default + projection"].psnr - scores["default"].psnr)
             print(f"<!-- {name} q{quality}: {time.time() - started:.0f} s -->", file=sys.stderr)
     mean = float(np.mean(difference))
     print(f"\nProjection changes PSNR by {mean:+.3f} dB on average over these rows "
           f"(from {min(difference):+.3f} to {max(difference):+.3f}).")
     if args.update_cards:
-        card = zoo.card_path(BLIND)
-        data = json.loads(card.read_text())
-        data["inference"] = {"project": mean > 0, "projection_gain_db": round(mean, 3),
-                             "why": "projection is the default only if it raised the mean PSNR of the dev table"}
-        card.write_text(json.dumps(data, indent=2) + "\n")
+        inference = {"project": mean > 0, "projection_gain_db": round(mean, 3),
+                     "why": "projection is the default only if it raised the mean PSNR of the dev table"}
+        cards.update(cards.card_path(BLIND), lambda card: card.update(inference=inference))
 
 
 def reshare(clean: Image.Image) -> tuple[Image.Image, Image.Image, JpegInfo]:
@@ -156,12 +153,10 @@ def meme_table(args, command: str) -> None:
         p, s, b = np.mean(values, axis=0)
         print(f"| {name} | {p:.2f} | {s:.4f} | {b:.2f} | {p - raw[0]:+.2f} |")
         if args.update_cards and name == "default, file's tables":
-            card = zoo.card_path(BLIND)
-            data = json.loads(card.read_text())
-            data.setdefault("metrics", {})["memes-Kodak24+McMaster"] = {
-                "recipe": recipe, "psnr": round(float(p), 3), "ssim": round(float(s), 4),
-                "psnr_b": round(float(b), 3), "gain_db": round(float(p - raw[0]), 3)}
-            card.write_text(json.dumps(data, indent=2) + "\n")
+            row = {"recipe": recipe, "psnr": round(float(p), 3), "ssim": round(float(s), 4),
+                   "psnr_b": round(float(b), 3), "gain_db": round(float(p - raw[0]), 3)}
+            cards.update(cards.card_path(BLIND),
+                         lambda card, row=row: card.setdefault("metrics", {}).update({"memes-Kodak24+McMaster": row}))
 
 
 def clean_table(args) -> None:

@@ -9,10 +9,53 @@ no seam to blend away.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
 DEFAULT_TILE = 384
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One tile of a picture: the centre that is kept (rows ``top:bottom``,
+    columns ``left:right``) and the region cut around it, margin included
+    (``t0:t1``, ``l0:l1``), clipped to the picture."""
+
+    top: int
+    left: int
+    bottom: int
+    right: int
+    t0: int
+    l0: int
+    t1: int
+    l1: int
+
+    def cut(self, scale: int = 1) -> tuple[slice, slice]:
+        """Rows and columns of the cut region, in a picture ``scale`` times larger."""
+        return slice(self.t0 * scale, self.t1 * scale), slice(self.l0 * scale, self.l1 * scale)
+
+    def centre(self, scale: int = 1) -> tuple[slice, slice]:
+        """Rows and columns of the kept centre in the whole picture (``scale`` times larger)."""
+        return slice(self.top * scale, self.bottom * scale), slice(self.left * scale, self.right * scale)
+
+    def kept(self, scale: int = 1) -> tuple[slice, slice]:
+        """Rows and columns of the kept centre within the cut region (``scale`` times larger)."""
+        return (slice((self.top - self.t0) * scale, (self.bottom - self.t0) * scale),
+                slice((self.left - self.l0) * scale, (self.right - self.l0) * scale))
+
+
+def tiles(height: int, width: int, tile: int, margin: int) -> Iterator[Tile]:
+    """The tiles of a ``height`` x ``width`` picture, row by row: centres of
+    ``tile`` pixels (smaller at the far edges), each cut with ``margin`` pixels
+    of context on every side that has any."""
+    for top in range(0, height, tile):
+        for left in range(0, width, tile):
+            bottom, right = min(top + tile, height), min(left + tile, width)
+            yield Tile(top, left, bottom, right, max(top - margin, 0), max(left - margin, 0),
+                       min(bottom + margin, height), min(right + margin, width))
 
 
 @torch.inference_mode()
@@ -42,17 +85,12 @@ def run_tiled(model: nn.Module, x: torch.Tensor, margin: int, tile: int | None =
     if tile is None or (height <= tile + 2 * margin and width <= tile + 2 * margin):
         return run(x)
     out: torch.Tensor | None = None
-    for top in range(0, height, tile):
-        for left in range(0, width, tile):
-            bottom, right = min(top + tile, height), min(left + tile, width)
-            t0, l0 = max(top - margin, 0), max(left - margin, 0)
-            t1, l1 = min(bottom + margin, height), min(right + margin, width)
-            piece = run(x[:, :, t0:t1, l0:l1])
-            if out is None:
-                out = torch.empty((x.shape[0], piece.shape[1], height * scale, width * scale), dtype=piece.dtype,
-                                  memory_format=_memory_format(x))
-            out[:, :, top * s : bottom * s, left * s : right * s] = \
-                piece[:, :, (top - t0) * s : (bottom - t0) * s, (left - l0) * s : (right - l0) * s]
+    for part in tiles(height, width, tile, margin):
+        piece = run(x[(..., *part.cut())])
+        if out is None:
+            out = torch.empty((x.shape[0], piece.shape[1], height * scale, width * scale), dtype=piece.dtype,
+                              memory_format=_memory_format(x))
+        out[(..., *part.centre(s))] = piece[(..., *part.kept(s))]
     assert out is not None
     return out
 

@@ -8,6 +8,7 @@ imports: nothing scans folders at import time.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any, Callable
 from torch import nn
 
 from . import cards
-from .cards import WEIGHTS_DIR, card_path
+from .cards import WEIGHTS_DIR, card_path  # noqa: F401  (card_path: re-exported for callers outside the zoo)
 from .nets.conv_autoencoder import ConvAutoencoder
 from .nets.drcn import DRCN
 from .nets.edsr import EDSR
@@ -54,15 +55,23 @@ class ModelSpec:
     receptive_radius: int = 8
     # Side of the kept centre of each inference tile.
     tile: int = 384
-    # Which training task (pixrescue/training/tasks.py) teaches it.
+    # The name of the training recipe that teaches it (pixrescue/training/tasks.py);
+    # nothing outside training decides anything from it.
     trainer: str = "jpeg-seed"
-    # Upscalers and rescalers: the scales the network knows, whether it sees
-    # the Y channel of YCbCr ("y", chroma enlarged by bicubic: the classic
-    # protocol) or "rgb", and whether its input is the bicubic-enlarged
-    # picture (SRCNN, VDSR, DRCN) rather than the small one.  For upscalers
-    # that see the small picture, ``receptive_radius`` counts small pixels.
-    scales: tuple[int, ...] = ()
+    # Artifact removers: whether the network is told how the picture was
+    # compressed (quantization tables) and carries a quality estimator for
+    # pictures that do not say (the blind model), rather than being trained
+    # for one quality.
+    conditioned: bool = False
+    # What the network sees: "rgb"; "gray" (one channel: a colour picture goes
+    # through one channel at a time); or "y", the Y channel of YCbCr (chroma
+    # enlarged by bicubic: the classic upscaling protocol).
     colour: str = "rgb"
+    # Upscalers and rescalers: the scales the network knows, and whether its
+    # input is the bicubic-enlarged picture (SRCNN, VDSR, DRCN) rather than the
+    # small one.  For upscalers that see the small picture, ``receptive_radius``
+    # counts small pixels.
+    scales: tuple[int, ...] = ()
     enlarged_input: bool = False
 
     @property
@@ -72,6 +81,10 @@ class ModelSpec:
     def build(self) -> nn.Module:
         return ARCHITECTURES[self.arch](**self.arch_kwargs)
 
+    def architecture(self) -> dict[str, Any]:
+        """The card's ``architecture`` block: the network's class and its constructor arguments."""
+        return {"class": ARCHITECTURES[self.arch].__name__, "arguments": json.loads(json.dumps(self.arch_kwargs))}
+
 
 # The invertible rescalers' fixed latent scale (see nets/irn.py).
 LATENT_STD = 0.03
@@ -79,11 +92,11 @@ LATENT_STD = 0.03
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
-        ModelSpec("srcnn.jpeg-q10-gray", task="jpeg", receptive_radius=6),
-        ModelSpec("resnet18.jpeg-q10-gray", task="jpeg", receptive_radius=18),
+        ModelSpec("srcnn.jpeg-q10-gray", task="jpeg", receptive_radius=6, colour="gray"),
+        ModelSpec("resnet18.jpeg-q10-gray", task="jpeg", receptive_radius=18, colour="gray"),
         # Theoretical radius about 80 px; 96 keeps tiles on the 16-pixel JPEG grid.
         ModelSpec("qgunet.jpeg-blind", task="jpeg", receptive_radius=96, tile=1024, trainer="jpeg-blind",
-                  arch_kwargs={"c1": 32, "c2": 64, "blocks1": 1, "blocks2": 8}),
+                  conditioned=True, arch_kwargs={"c1": 32, "c2": 64, "blocks1": 1, "blocks2": 8}),
         ModelSpec("autoencoder.thumb64", task="embedding", trainer="embed-autoencoder"),
         ModelSpec("embedcnn.thumb64", task="embedding", trainer="embed-classifier"),
         ModelSpec("srcnn.sr-x2", task="upscale", trainer="super-resolution", receptive_radius=6, tile=512,
@@ -171,18 +184,40 @@ def weights_path(name: str, directory: Path = WEIGHTS_DIR) -> Path:
 def load_card(name: str) -> dict[str, Any]:
     if is_weights_file(name):
         return _card_beside(name)
-    return cards.read(card_path(get_spec(name).name), missing={})
+    return cards.read(cards.card_path(get_spec(name).name), missing={})
+
+
+def check_architecture(spec: ModelSpec, card: dict[str, Any], where: str) -> None:
+    """UnknownModelError when ``card`` (found at ``where``) names an architecture
+    other than the one the registry builds for ``spec``; a card without one passes."""
+    named = card.get("architecture")
+    if named is None:
+        return
+    built = spec.architecture()
+    if named != built:
+        raise UnknownModelError(f"{where}: its card says the network is {_constructor(named)}, but the registry "
+                                f"builds {spec.name} as {_constructor(built)}")
+
+
+def _constructor(architecture: object) -> str:
+    if not isinstance(architecture, dict) or not isinstance(architecture.get("arguments"), dict):
+        return repr(architecture)
+    arguments = ", ".join(f"{key}={value!r}" for key, value in architecture["arguments"].items())
+    return f"{architecture.get('class')}({arguments})"
 
 
 @lru_cache(maxsize=8)
 def load_model(name: str) -> nn.Module:
-    """The named network with its shipped weights, in eval mode (cached)."""
+    """The named network with its shipped weights, in eval mode (cached).  The
+    card's ``architecture`` block, when it has one, must match the registry."""
     from safetensors.torch import load_file
 
     spec = get_spec(name)
     path = Path(name) if is_weights_file(name) else weights_path(name)
     if not path.exists():
         raise FileNotFoundError(f"model {name!r} has no weights file at {path}")
+    card = cards.beside(path)
+    check_architecture(spec, load_card(name), str(card))
     model = spec.build()
     try:
         model.load_state_dict(load_file(str(path)))

@@ -32,6 +32,7 @@ from functools import cache
 import numpy as np
 from PIL import Image
 
+from .colour import jfif_luma
 from .jpeg import LUMA_BASE, ijg_table, residue_steps
 from .projection import DCT
 
@@ -82,13 +83,12 @@ def luma_coefficients(image: Image.Image, max_blocks: int = MAX_BLOCKS) -> np.nd
     grid = pixels[: rows * 8, : cols * 8].reshape(rows, 8, cols, 8, *pixels.shape[2:]).swapaxes(1, 2)
     blocks = grid.reshape(rows * cols, 8, 8, *pixels.shape[2:])[chosen].astype(np.float64)  # (N, 8, 8[, 3])
     if blocks.ndim == 4:
-        blocks = blocks @ _LUMA
+        blocks = jfif_luma(blocks)
     # One (N, 64) x (64, 64) product: the 2-D DCT of a block is DCT @ B @ DCT.T = kron(DCT, DCT) @ vec(B).
     return (blocks.reshape(-1, 64) - 128.0) @ _DCT_2D.T
 
 
 _DCT_2D = np.kron(DCT, DCT)
-_LUMA = np.array([0.299, 0.587, 0.114])  # JFIF's Y
 
 
 @cache

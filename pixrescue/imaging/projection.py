@@ -10,31 +10,21 @@ The stored coefficients are not read from the file (Pillow decodes to pixels
 only); they are recomputed from the decoded pixels, which gives them back
 exactly for luma (pixel rounding moves a coefficient by much less than half
 a step) and closely for subsampled chroma (the decoder's smooth upsampling is
-undone by a 2x2 mean).  Colour conversion is the JFIF one libjpeg uses.
+undone by a 2x2 mean).  Colour conversion is the JFIF one libjpeg uses
+(``imaging/colour.py``).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from .colour import rgb_to_ycbcr, ycbcr_to_rgb
+
 _N = 8
 _k = np.arange(_N)
 # Orthonormal DCT-II matrix: coefficients = D @ block @ D.T
 DCT = np.sqrt(2.0 / _N) * np.cos(np.pi * (2 * _k[None, :] + 1) * _k[:, None] / (2 * _N))
 DCT[0] /= np.sqrt(2.0)
-
-
-def rgb_to_ycbcr(rgb: np.ndarray) -> np.ndarray:
-    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
-    y = 0.299 * r + 0.587 * g + 0.114 * b
-    cb = -0.168735892 * r - 0.331264108 * g + 0.5 * b + 128.0
-    cr = 0.5 * r - 0.418687589 * g - 0.081312411 * b + 128.0
-    return np.stack([y, cb, cr], axis=-1)
-
-
-def ycbcr_to_rgb(ycc: np.ndarray) -> np.ndarray:
-    y, cb, cr = ycc[..., 0], ycc[..., 1] - 128.0, ycc[..., 2] - 128.0
-    return np.stack([y + 1.402 * cr, y - 0.344136286 * cb - 0.714136286 * cr, y + 1.772 * cb], axis=-1)
 
 
 def _blocks(plane: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:

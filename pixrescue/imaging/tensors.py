@@ -77,3 +77,12 @@ def from_pixels(x: torch.Tensor, mode: str) -> Image.Image:
 def as_floats(pixels: torch.Tensor) -> torch.Tensor:
     """8-bit pixels (``to_pixels``) as the floats in [0, 1] a network sees, contiguous."""
     return pixels.float().div_(255.0).contiguous()
+
+
+def round_to_8_bits(x: torch.Tensor, through_clamp: bool = False) -> torch.Tensor:
+    """``x`` clamped to [0, 1] and rounded to 8-bit levels, with a straight-through
+    gradient.  ``through_clamp``: the gradient also reaches values outside [0, 1]
+    (else the clamp stops it there)."""
+    inside = x.clamp(0, 1)
+    base = x if through_clamp else inside
+    return base + ((inside * 255).round() / 255 - base).detach()

@@ -7,11 +7,12 @@ and interleaves them (pixel shuffle).  Like MDSR, the body is shared by all
 scales and only the tails differ, so one training run teaches x2, x3 and x4
 and each scale's training also improves the others.
 
-It is narrower and shallower than EDSR-baseline (48 channels and 8 blocks
-against 64 and 16) so that x4 runs at a couple of output megapixels per
-second on two CPU cores, and it adds the bicubic enlargement of the input to
-its output, so the network only has to learn what bicubic misses: on CPU
-training budgets that converges much sooner.  The network works on RGB.
+``channels`` and ``blocks`` set its width and depth (EDSR-baseline is 64
+and 16; the registry in ``zoo.py`` chooses a narrower, shallower one so that
+x4 runs at a couple of output megapixels per second on two CPU cores).  It
+adds the bicubic enlargement of the input to its output, so the network only
+has to learn what bicubic misses: on CPU training budgets that converges much
+sooner.  The network works on RGB.
 """
 
 from __future__ import annotations

@@ -26,6 +26,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from ..imaging.colour import rgb_to_ycbcr_levels
 from ..imaging.projection import DCT
 
 TABLE_VALUES = 128  # 64 luma + 64 chroma quantization steps
@@ -77,10 +78,7 @@ class QualityEstimator(nn.Module):
         self.head = nn.Linear(2 * features, 1)
 
     def forward(self, x: Tensor) -> Tensor:
-        r, g, b = (x * 255).unbind(dim=1)
-        ycc = torch.stack([0.299 * r + 0.587 * g + 0.114 * b - 128,
-                           -0.168736 * r - 0.331264 * g + 0.5 * b,
-                           0.5 * r - 0.418688 * g - 0.081312 * b], dim=1)
+        ycc = rgb_to_ycbcr_levels(x * 255)
         n, _, h, w = ycc.shape
         coefficients = F.conv2d(ycc.reshape(n * 3, 1, h, w), self.basis, stride=8)
         features = torch.log1p(coefficients.abs()).reshape(n, 192, h // 8, w // 8)

@@ -33,8 +33,8 @@ from torch.nn import functional as F
 from .. import zoo
 from ..imaging import ImageLoadError, Picture
 from ..imaging.io import DEFAULT_MAX_PIXELS, TEXT_KEY, check_output_size
-from ..imaging.tensors import from_rgb_batch, merge_alpha, split_alpha, to_rgb_batch
-from ..runner import run_tiled
+from ..imaging.tensors import from_rgb_batch, merge_alpha, round_to_8_bits, split_alpha, to_rgb_batch
+from ..runner import run_tiled, tiles
 
 MODELS = {2: "irn.x2", 4: "irn.x4"}
 JPEG_ROBUST_MODELS = {4: "irn.x4-jpeg"}
@@ -114,13 +114,10 @@ def refine_small(network, x: torch.Tensor, small: torch.Tensor, bicubic: torch.T
     _, _, height, width = small.shape
     step, pad = (max(height, width) if tile is None else tile // s), margin // s
     out = small.clone()
-    for top in range(0, height, step):
-        for left in range(0, width, step):
-            bottom, right = min(top + step, height), min(left + step, width)
-            t0, l0, t1, l1 = max(top - pad, 0), max(left - pad, 0), min(bottom + pad, height), min(right + pad, width)
-            region = _refine_region(network, x[:, :, t0 * s : t1 * s, l0 * s : l1 * s], out[:, :, t0:t1, l0:l1],
-                                    bicubic[:, :, t0:t1, l0:l1], steps, gray)
-            out[:, :, top:bottom, left:right] = region[:, :, top - t0 : bottom - t0, left - l0 : right - l0]
+    for part in tiles(height, width, step, pad):
+        cut = (..., *part.cut())
+        region = _refine_region(network, x[(..., *part.cut(s))], out[cut], bicubic[cut], steps, gray)
+        out[(..., *part.centre())] = region[(..., *part.kept())]
     return out
 
 
@@ -134,7 +131,7 @@ def _refine_region(network, x: torch.Tensor, small: torch.Tensor, bicubic: torch
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, steps)
         for _ in range(steps):
             picture = pixels.expand(-1, 3, -1, -1)
-            rounded = picture + (picture.clamp(0, 1).mul(255).round().div(255) - picture).detach()
+            rounded = round_to_8_bits(picture, through_clamp=True)
             guide = REFINE_GUIDE[network.scale] * F.mse_loss(picture, bicubic)
             loss = F.mse_loss(network.inverse(rounded, z), x) + guide
             (pixels.grad,) = torch.autograd.grad(loss, [pixels])

@@ -64,7 +64,7 @@ def check_model(model: str, strength: int | None = None) -> None:
     """Refuse (UnknownModelError / ValueError, one line) a model that is not an
     artifact remover, or ``strength`` for a model trained for one quality."""
     spec = zoo.require_task(model, "jpeg", "fix")
-    if strength is not None and spec.trainer != "jpeg-blind":
+    if strength is not None and not spec.conditioned:
         raise ValueError(f"--strength needs a blind model; {model} was trained for one quality")
 
 
@@ -209,14 +209,15 @@ def restore_frame(
     tile = spec.tile if tile == -1 else tile
     network = zoo.load_model(model)
     colour, alpha = split_alpha(frame)
-    if spec.trainer != "jpeg-blind":
-        bands = []
-        for band in colour.split():  # one channel at a time
-            plane = to_pixels(band)
+    if not spec.conditioned:
+        gray = spec.colour == "gray"
+        parts = []
+        for part in colour.split() if gray else [colour.convert("RGB")]:  # a gray network: one channel at a time
+            x = to_pixels(part)
             for _ in range(passes):
-                plane = run_tiled(network, plane, margin=spec.receptive_radius, tile=tile)
-            bands.append(from_pixels(plane, "L"))
-        restored = bands[0] if len(bands) == 1 else Image.merge(colour.mode, bands)
+                x = run_tiled(network, x, margin=spec.receptive_radius, tile=tile)
+            parts.append(from_pixels(x, "L" if gray else colour.mode))
+        restored = parts[0] if len(parts) == 1 else Image.merge(colour.mode, parts)
         return merge_alpha(restored, alpha)
 
     told = conditioning(model, colour, jpeg, strength, orientation)

@@ -9,7 +9,6 @@ colour sets are measured on RGB.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -17,6 +16,7 @@ from typing import Callable
 import numpy as np
 from PIL import Image
 
+from .. import cards
 from ..imaging import load
 from ..imaging.io import find_images
 from ..imaging.jpeg import JpegInfo, round_trip
@@ -74,30 +74,32 @@ def evaluate(
 
 def record_in_card(card_file: Path, key: str, scores: Scores, raw: Scores, command: str) -> None:
     """Store benchmark numbers in a model card (they never come from hand)."""
-    card = json.loads(card_file.read_text())
     entry = scores.as_dict()
     entry["gain_db"] = round(scores.psnr - raw.psnr, 3)
     entry["jpeg_psnr"] = round(raw.psnr, 3)
-    card.setdefault("metrics", {})[key] = entry
-    card["metrics_command"] = command
-    card_file.write_text(json.dumps(card, indent=2) + "\n")
+
+    def change(card: dict) -> None:
+        card.setdefault("metrics", {})[key] = entry
+        card["metrics_command"] = command
+
+    cards.update(card_file, change)
 
 
-def merge_into_cards(found: dict[str, dict], command: str) -> None:
-    """Add each model's measured ``metrics`` to its card, with the command that measured them."""
-    from .. import zoo
-
+def merge_into_cards(found: dict[str, dict], command: str, directory: Path = cards.WEIGHTS_DIR) -> None:
+    """Add each model's measured ``metrics`` to its card (in ``directory``), with the command that measured them."""
     for name, metrics in found.items():
-        path = zoo.card_path(name)
+        path = cards.card_path(name, directory)
         if not metrics or not path.exists():
             continue
-        card = json.loads(path.read_text())
-        known = card.setdefault("metrics", {})
-        for key, value in metrics.items():  # one table's run keeps the other tables' figures
-            if isinstance(value, dict) and isinstance(known.get(key), dict):
-                known[key].update(value)
-            else:
-                known[key] = value
-        card["metrics_command"] = command
-        path.write_text(json.dumps(card, indent=2) + "\n")
+
+        def change(card: dict, metrics: dict = metrics) -> None:
+            known = card.setdefault("metrics", {})
+            for key, value in metrics.items():  # one table's run keeps the other tables' figures
+                if isinstance(value, dict) and isinstance(known.get(key), dict):
+                    known[key].update(value)
+                else:
+                    known[key] = value
+            card["metrics_command"] = command
+
+        cards.update(path, change)
         print(f"updated {path}")

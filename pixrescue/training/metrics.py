@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
+from ..imaging.colour import studio_luma as luma  # re-exported: BT.601 studio-range Y
+
 
 def psnr(reference: np.ndarray, test: np.ndarray) -> float:
     """PSNR in dB for 8-bit data, over the whole image and every channel."""
@@ -71,16 +73,6 @@ def psnr_b(reference: np.ndarray, test: np.ndarray) -> float:
     if total == 0:
         return float("inf")
     return float(10 * np.log10(255.0**2 / total))
-
-
-def luma(image: np.ndarray) -> np.ndarray:
-    """The Y of YCbCr (ITU-R BT.601, studio range 16-235) of an RGB uint8
-    array, as float; a grayscale array is its own Y.  The super-resolution
-    literature measures PSNR and SSIM on this channel."""
-    image = np.asarray(image, dtype=np.float64)
-    if image.ndim == 2:
-        return image
-    return 16.0 + (65.481 * image[..., 0] + 128.553 * image[..., 1] + 24.966 * image[..., 2]) / 255.0
 
 
 def sr_scores(reference: np.ndarray, test: np.ndarray, border: int) -> tuple[float, float]:
