@@ -141,6 +141,18 @@ def jpeg_robust_gain(folder: Path) -> float:
     return psnr(crop, recovered["robust"]) - psnr(crop, recovered["plain"])
 
 
+def ae_reconstruction() -> float:
+    """PSNR of the autoencoder's rebuilt 64x64 thumbnail of the photograph (from its 128-number code)."""
+    from pixrescue import decode, encode
+    from pixrescue.fingerprints import thumbnail
+
+    photo = chelsea()
+    code = encode(photo)
+    assert code.shape == (128,) and code.dtype == np.float32
+    rebuilt = np.asarray(decode(code), dtype=float) / 255
+    return float(-10 * np.log10(np.mean((rebuilt - thumbnail(photo)[0].numpy()) ** 2)))
+
+
 def measurements() -> dict[str, Callable[[], float]]:
     """Every golden key and how to measure it."""
     from pixrescue import zoo
@@ -151,6 +163,7 @@ def measurements() -> dict[str, Callable[[], float]]:
         "qgunet.jpeg-blind/illustration_q10_gain": lambda: blind_gain("illustration"),
         "resnet18.jpeg-q10-gray/camera_q10_gain": lambda: seed_gain("resnet18.jpeg-q10-gray"),
         "srcnn.jpeg-q10-gray/camera_q10_gain": lambda: seed_gain("srcnn.jpeg-q10-gray"),
+        "autoencoder.thumb64/reconstruction_psnr": ae_reconstruction,
     }
     for name in upscale_models():
         for scale in zoo.get_spec(name).scales:
