@@ -1,18 +1,35 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 from PIL import Image
 from skimage import data
 
-from helpers import jpeg_bytes
+from helpers import chelsea, jpeg_bytes
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "quality: measures what a shipped model achieves (select with -m quality)")
+
+
+if os.environ.get("PIXRESCUE_TEST_IDENTITY") == "1":
+
+    @pytest.fixture(autouse=True)
+    def _stand_in_models(monkeypatch):
+        """Only for checking that quality tests can fail: see tests/identity.py."""
+        from identity import load_stand_in
+
+        from pixrescue import zoo
+
+        monkeypatch.setattr(zoo, "load_model", load_stand_in)
 
 
 @pytest.fixture(scope="session")
 def photo() -> Image.Image:
     """A real colour photograph shipped with scikit-image (CC0), 451x300."""
-    return Image.fromarray(data.chelsea())
+    return chelsea()
 
 
 @pytest.fixture(scope="session")

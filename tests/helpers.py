@@ -7,7 +7,8 @@ import struct
 import zlib
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
+from skimage import data
 
 
 def jpeg_bytes(image: Image.Image, quality: int, **options) -> bytes:
@@ -36,3 +37,27 @@ def psnr(a, b) -> float:
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
     return float(10 * np.log10(255.0**2 / np.mean((a - b) ** 2)))
+
+
+def chelsea() -> Image.Image:
+    """A real colour photograph shipped with scikit-image (CC0), 451x300."""
+    return Image.fromarray(data.chelsea())
+
+
+def illustration() -> Image.Image:
+    """A flat-colour drawing with a caption, like a meme or a chart."""
+    image = Image.new("RGB", (320, 240), (250, 240, 200))
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((20, 20, 150, 120), fill=(200, 30, 40))
+    draw.ellipse((170, 40, 300, 170), fill=(30, 90, 200))
+    draw.line((0, 230, 320, 150), fill=(20, 140, 60), width=6)
+    draw.text((24, 170), "WHEN THE BUILD", font=ImageFont.load_default(size=28), fill=(0, 0, 0),
+              stroke_width=2, stroke_fill=(255, 255, 255))
+    return image
+
+
+def open_jpeg(payload: bytes) -> Image.Image:
+    """A JPEG opened as a user would: Pillow keeps its quantization tables."""
+    image = Image.open(io.BytesIO(payload))
+    image.load()
+    return image

@@ -7,15 +7,11 @@ import pytest
 from PIL import Image
 from safetensors.torch import load_file
 
+from golden import assert_golden, camera_q10, seed_gain
 from helpers import decode, jpeg_bytes, psnr
 from pixrescue import restore, zoo
 
 SEED_MODELS = ["srcnn.jpeg-q10-gray", "resnet18.jpeg-q10-gray"]
-
-
-@pytest.fixture(scope="module")
-def camera_q10(gray_photo):
-    return gray_photo, decode(jpeg_bytes(gray_photo, 10))
 
 
 @pytest.mark.parametrize("name", SEED_MODELS)
@@ -31,21 +27,26 @@ def test_weights_and_card_ship_in_the_package(name):
     assert card["metrics"]["Classic5-q10"]["gain_db"] > 0
 
 
-def test_resnet18_gains_at_least_0_8_db_on_a_real_photograph(camera_q10):
-    clean, degraded = camera_q10
-    restored = restore(degraded, model="resnet18.jpeg-q10-gray")
-    assert restored.mode == "L" and restored.size == clean.size
-    assert psnr(clean, restored) - psnr(clean, degraded) >= 0.8
+@pytest.mark.quality
+def test_resnet18_gains_at_least_0_8_db_on_a_real_photograph():
+    """Floor: 0.8 dB over the JPEG measured here (two thirds of ARCNN's published 1.21 dB on
+    Classic5 q10); and golden."""
+    gain = seed_gain("resnet18.jpeg-q10-gray")
+    assert gain >= 0.8
+    assert_golden("resnet18.jpeg-q10-gray/camera_q10_gain", gain)
 
 
-def test_resnet18_beats_srcnn_which_beats_the_jpeg(camera_q10):
-    clean, degraded = camera_q10
+@pytest.mark.quality
+def test_resnet18_beats_srcnn_which_beats_the_jpeg():
+    clean, degraded = camera_q10()
     raw = psnr(clean, degraded)
     srcnn = psnr(clean, restore(degraded, model="srcnn.jpeg-q10-gray"))
     resnet = psnr(clean, restore(degraded, model="resnet18.jpeg-q10-gray"))
     assert raw + 0.2 < srcnn < resnet
+    assert_golden("srcnn.jpeg-q10-gray/camera_q10_gain", srcnn - raw)
 
 
+@pytest.mark.quality
 def test_colour_photographs_gain_through_per_channel_restoration(photo):
     degraded = decode(jpeg_bytes(photo, 10))
     restored = restore(degraded, model="resnet18.jpeg-q10-gray")

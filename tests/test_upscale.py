@@ -31,6 +31,7 @@ def test_bicubic_beats_nearest_on_a_real_photograph(photo):
     assert psnr(hr, upscale(lr, 2, "bicubic")) > psnr(hr, upscale(lr, 2, "nearest")) + 0.5
 
 
+@pytest.mark.quality
 def test_deblocking_first_helps_a_compressed_small_jpeg(photo):
     hr = photo.crop((0, 0, 448, 296))
     degraded, info = round_trip(hr.resize((224, 148), Image.BICUBIC), 20)
