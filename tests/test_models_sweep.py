@@ -39,14 +39,7 @@ def test_it_loads_with_its_architectures_parameters(name):
     assert set(network.state_dict()) == set(zoo.get_spec(name).build().state_dict())
 
 
-def _with_architecture_block(name: str):
-    if "architecture" in zoo.load_card(name):
-        return name
-    return pytest.param(name, marks=pytest.mark.xfail(
-        strict=False, reason="cards gain their architecture block in another branch"))
-
-
-@pytest.mark.parametrize("name", [_with_architecture_block(name) for name in NAMES])
+@pytest.mark.parametrize("name", NAMES)
 def test_its_card_names_its_constructor_arguments(name):
     assert zoo.load_card(name)["architecture"]["arguments"] == zoo.get_spec(name).arch_kwargs
 
