@@ -107,7 +107,7 @@ def encode(image: Image.Image | str | os.PathLike):
     import torch
 
     from . import zoo
-    from .fingerprints import EMBEDDINGS, thumbnail
+    from .collection.fingerprints import EMBEDDINGS, thumbnail
 
     with torch.inference_mode():
         return zoo.load_model(EMBEDDINGS["ae"]).encode(thumbnail(_frame(image))[None])[0].numpy()
@@ -120,7 +120,7 @@ def decode(code) -> Image.Image:
     from PIL import Image as PILImage
 
     from . import zoo
-    from .fingerprints import EMBEDDINGS
+    from .collection.fingerprints import EMBEDDINGS
 
     with torch.inference_mode():
         out = zoo.load_model(EMBEDDINGS["ae"]).decode(torch.as_tensor(np.asarray(code, dtype=np.float32))[None])
@@ -131,7 +131,7 @@ def fingerprint(image: Image.Image | str | os.PathLike, rotations: bool = False)
     """Every fingerprint of ``image``: the four perceptual hashes (lists of
     64-bit ints) and the two learned embeddings ((V, 128) unit vectors); with
     ``rotations``, of each of its 8 flips and quarter turns."""
-    from .fingerprints import embeddings, perceptual_hashes
+    from .collection.fingerprints import embeddings, perceptual_hashes
 
     frame = _frame(image)
     return {**perceptual_hashes(frame, rotations), **embeddings(frame, rotations)}

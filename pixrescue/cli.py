@@ -313,7 +313,7 @@ def index(folder, db, rotations, rebuild) -> None:
 
     from tqdm import tqdm
 
-    from . import catalog
+    from .collection import catalog
 
     db_path = db or catalog.default_db(folder)
     files = catalog.scan(folder)
@@ -337,7 +337,7 @@ def index(folder, db, rotations, rebuild) -> None:
 def _catalog_records(folder: Path | None, db: Path | None):
     """The records of --db or FOLDER/.pixrescue.db (their paths in FOLDER), and
     the catalog's path; a missing or unusable catalog is a one-line error."""
-    from . import catalog
+    from .collection import catalog
 
     if folder is None and db is None:
         _fail("give the FOLDER whose catalog to search (FOLDER/.pixrescue.db), or --db")
@@ -383,7 +383,7 @@ def dupes(folder, db, method, threshold, as_json, as_csv, move_to) -> None:
     import json
     import sys
 
-    from . import catalog, similarity
+    from .collection import catalog, similarity
 
     if as_json and as_csv:
         _fail("--json and --csv: choose one")
@@ -437,7 +437,7 @@ def similar(image, folder, db, k, method) -> None:
     """The K images of FOLDER's catalog nearest to IMAGE, with their distances
     (bits of 64 for hashes, cosine distance for embeddings, 1.0 = duplicate
     threshold for combined)."""
-    from . import catalog, similarity
+    from .collection import catalog, similarity
     from .imaging import load
 
     records, _ = _catalog_records(folder, db)

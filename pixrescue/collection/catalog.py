@@ -31,9 +31,9 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from ..imaging import ImageLoadError, Picture, load
+from ..imaging.io import find_images
 from .fingerprints import EMBEDDINGS, METHODS, embeddings, perceptual_hashes
-from .imaging import ImageLoadError, Picture, load
-from .imaging.io import find_images
 
 DB_NAME = ".pixrescue.db"
 SCHEMA_VERSION = "3"  # 2: learned embeddings; 3: paths relative to the indexed folder
