@@ -24,10 +24,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageEnhance, ImageFont, ImageOps
 
-from pixrescue.catalog import Record
-from pixrescue.fingerprints import embeddings, perceptual_hashes
+from pixrescue.collection.catalog import Record
+from pixrescue.collection.fingerprints import embeddings, perceptual_hashes
+from pixrescue.collection.similarity import EMBEDDING_METHODS, METHODS, Table, default_threshold
 from pixrescue.imaging.jpeg import compress
-from pixrescue.similarity import EMBEDDING_METHODS, METHODS, Table, default_threshold
 from pixrescue.training.evaluate import load_set
 
 

@@ -6,7 +6,7 @@
    embeddings, SQLite) over a folder of real pictures (Kodak24, McMaster and
    CBSD68 copied to a temporary folder), in images per second.
 2. Search: synthetic fingerprints already in memory (the search alone), k = 5,
-   one query at a time, with the backends ``pixrescue/search.py`` picks:
+   one query at a time, with the backends ``pixrescue/collection/search.py`` picks:
    64-bit hashes (uniformly random) and 128-d unit embeddings (clustered: 1%
    of N centres plus noise, so that near neighbours exist, as among real
    pictures).  Queries are stored fingerprints with a few bits flipped / a
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pixrescue import catalog, search
+from pixrescue.collection import catalog, search
 from pixrescue.imaging.io import find_images
 
 

@@ -58,7 +58,7 @@ def worker(connection, memory_bytes: int, max_pixels: int | None) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles ^C
     # Import what the targets need before the first input's clock starts (torch takes seconds).
-    import pixrescue.catalog  # noqa: F401
+    import pixrescue.collection.catalog  # noqa: F401
     import pixrescue.imaging  # noqa: F401
     import pixrescue.tasks.rescale  # noqa: F401
 

@@ -9,24 +9,33 @@ The Python API::
 
 from __future__ import annotations
 
+import functools
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from PIL import Image
 
-__all__ = ["decode", "encode", "expand", "fingerprint", "load", "models", "restore", "save", "shrink", "upscale"]
+    from .collection.catalog import MoveReport, UpdateReport
+    from .collection.folder import Copy
+    from .imaging import Picture
+
+__all__ = ["decode", "dupes", "encode", "expand", "expander", "fingerprint", "index", "load", "models", "move_aside",
+           "restore", "restorer", "save", "shrink", "shrinker", "similar", "upscale", "upscaler"]
 __version__ = "0.1.0"
 
 
 def restore(
-    image: Image.Image | str | os.PathLike,
+    image: Image.Image | Picture | str | os.PathLike,
     model: str | None = None,
     passes: int = 1,
     strength: int | None = None,
     project: bool | None = None,
-) -> Image.Image:
-    """Remove JPEG artifacts from ``image`` (a PIL image or a path).
+) -> Image.Image | Picture:
+    """Remove JPEG artifacts from ``image`` (a path, a PIL image or a
+    :class:`pixrescue.imaging.Picture`).
 
     ``model`` names a registered model (see :func:`models`; default: the blind
     ``qgunet.jpeg-blind``); ``passes`` runs it that many times.  The blind
@@ -34,36 +43,80 @@ def restore(
     image opened from a JPEG), and is told the harshest compression the
     pixels show when they were compressed harder before the last save, or
     estimates the compression from the pixels of another picture; ``strength``
-    (an IJG quality, 1-100) overrides that.  ``project`` moves the result back
+    (an IJG quality, 1-100) overrides that, and needs a blind model
+    (ValueError otherwise).  ``project`` moves the result back
     into the quantization intervals of the JPEG (default: as the model's card
-    says, when the file shows a single compression).  Alpha is kept unchanged.  A path is read with
-    :func:`load` (EXIF orientation applied; for animations only the first
-    frame is returned: use the ``pixrescue fix`` command to restore every
-    frame of a file).
+    says, when the file shows a single compression).  Alpha is kept unchanged.
+    A Picture gives a Picture: every frame restored, metadata kept.  A path
+    (read with :func:`load`: EXIF orientation applied) or a PIL image gives
+    a PIL image of the first frame.
     """
-    from . import zoo
-    from .tasks.restore import check_model, restore_frame
+    from .imaging import Picture
+    from .tasks.restore import restore_frame, restore_picture
 
-    model = model or zoo.DEFAULT_MODEL["jpeg"]
-    check_model(model, strength)
+    model = _restore_model(model, strength)
+    if isinstance(image, Picture):
+        return restore_picture(image, model, passes, strength=strength, project=project)
     frame, jpeg, orientation = _source(image)
     return restore_frame(frame, model, passes, jpeg=jpeg, strength=strength, project=project,
                          orientation=orientation)
 
 
+def restorer(model: str | None = None, passes: int = 1, strength: int | None = None,
+             project: bool | None = None) -> Callable[[Picture], Picture]:
+    """:func:`restore` with these options, for many Pictures: the options are
+    checked and the model loaded now (ValueError, FileNotFoundError), before
+    any picture is."""
+    from . import zoo
+
+    model = _restore_model(model, strength)
+    zoo.load_model(model)
+    return functools.partial(restore, model=model, passes=passes, strength=strength, project=project)
+
+
+def _restore_model(model: str | None, strength: int | None) -> str:
+    """The artifact-removal model to use (the default when None), checked with ``strength``."""
+    from . import zoo
+    from .tasks.restore import check_model
+
+    model = model or zoo.DEFAULT_MODEL["jpeg"]
+    check_model(model, strength)
+    return model
+
+
 def upscale(
-    image: Image.Image | str | os.PathLike, scale: int = 2, model: str | None = None, deblock: bool | None = None
-) -> Image.Image:
+    image: Image.Image | Picture | str | os.PathLike, scale: int = 2, model: str | None = None,
+    deblock: bool | None = None, max_pixels: int | None = None,
+) -> Image.Image | Picture:
     """``image`` enlarged ``scale`` (2, 3 or 4) times by ``model``: nearest,
     bilinear, bicubic, lanczos, an upscaler's architecture (srcnn, fsrcnn,
     drcn, vdsr, edsr) or registered name; default the light EDSR.
     ``deblock`` removes JPEG artifacts first (default: when ``image`` is a
-    JPEG, read from a path or opened by Pillow)."""
-    from .tasks.upscale import upscale_frame
+    JPEG, read from a path or opened by Pillow).  A Picture gives a Picture
+    (every frame), refused (ImageSaveError) when the output would be over
+    ``max_pixels`` (default: Pillow's limit); a path or a PIL image gives a
+    PIL image of the first frame."""
+    from .imaging import Picture
+    from .tasks.upscale import upscale_frame, upscale_picture
 
+    if isinstance(image, Picture):
+        return upscale_picture(image, scale, model, deblock, _pixel_limit(max_pixels))
     frame, jpeg, orientation = _source(image)
     deblock = jpeg is not None if deblock is None else deblock
     return upscale_frame(frame, scale, model, deblock, jpeg, orientation)
+
+
+def upscaler(scale: int = 2, model: str | None = None, deblock: bool | None = None,
+             max_pixels: int | None = None) -> Callable[[Picture], Picture]:
+    """:func:`upscale` with these options, for many Pictures: the method is
+    resolved and its model loaded now (ValueError, FileNotFoundError)."""
+    from . import zoo
+    from .tasks.upscale import INTERPOLATIONS, resolve_method
+
+    method = resolve_method(model, scale)
+    if method not in INTERPOLATIONS:
+        zoo.load_model(method)
+    return functools.partial(upscale, scale=scale, model=method, deblock=deblock, max_pixels=max_pixels)
 
 
 def shrink(image, scale: int = 2, jpeg_robust: bool = False, refine: int = 0):
@@ -78,15 +131,51 @@ def shrink(image, scale: int = 2, jpeg_robust: bool = False, refine: int = 0):
     return shrink_picture(_picture(image), scale, jpeg_robust, refine)
 
 
-def expand(image, seed: int = 0, temperature: float | None = None, model: str | None = None):
+def shrinker(scale: int = 2, jpeg_robust: bool = False, refine: int = 0) -> Callable[[Picture], Picture]:
+    """:func:`shrink` with these options, for many Pictures: the model is
+    loaded now (ValueError, FileNotFoundError)."""
+    from . import zoo
+    from .tasks.rescale import model_for
+
+    zoo.load_model(model_for(scale, jpeg_robust))
+    return functools.partial(shrink, scale=scale, jpeg_robust=jpeg_robust, refine=refine)
+
+
+def expand(image, seed: int = 0, temperature: float | None = None, model: str | None = None,
+           max_pixels: int | None = None):
     """The full-size :class:`pixrescue.imaging.Picture` recovered from what
     :func:`shrink` made (a path or a Picture that kept its metadata; ``model``
-    forces one for a picture that lost it).  ``seed`` and ``temperature``
-    set the draw of the latent (temperature 0: its mean)."""
+    forces a rescaling model for a picture that lost it).  ``seed`` and
+    ``temperature`` set the draw of the latent (temperature 0: its mean; the
+    default: see docs/rescaling.md).  An output over ``max_pixels`` (default:
+    Pillow's limit) is refused (ImageSaveError)."""
     from .tasks.rescale import DEFAULT_TEMPERATURE, expand_picture
 
+    _check_rescale_model(model)
     temperature = DEFAULT_TEMPERATURE if temperature is None else temperature
-    return expand_picture(_picture(image), seed, temperature, model)
+    return expand_picture(_picture(image), seed, temperature, model, _pixel_limit(max_pixels))
+
+
+def expander(seed: int = 0, temperature: float | None = None, model: str | None = None,
+             max_pixels: int | None = None) -> Callable[[Picture], Picture]:
+    """:func:`expand` with these options, for many Pictures: ``model`` is checked now."""
+    _check_rescale_model(model)
+    return functools.partial(expand, seed=seed, temperature=temperature, model=model, max_pixels=max_pixels)
+
+
+def _check_rescale_model(model: str | None) -> None:
+    """Refuse (UnknownModelError) a ``model`` given that is not a rescaling model."""
+    from . import zoo
+
+    if model is not None:
+        zoo.require_task(model, "rescale", "expand")
+
+
+def _pixel_limit(max_pixels: int | None) -> int:
+    """``max_pixels``, or Pillow's decompression-bomb limit when None."""
+    from .imaging.io import DEFAULT_MAX_PIXELS
+
+    return DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels
 
 
 def _picture(image):
@@ -107,7 +196,7 @@ def encode(image: Image.Image | str | os.PathLike):
     import torch
 
     from . import zoo
-    from .fingerprints import EMBEDDINGS, thumbnail
+    from .collection.fingerprints import EMBEDDINGS, thumbnail
 
     with torch.inference_mode():
         return zoo.load_model(EMBEDDINGS["ae"]).encode(thumbnail(_frame(image))[None])[0].numpy()
@@ -120,7 +209,7 @@ def decode(code) -> Image.Image:
     from PIL import Image as PILImage
 
     from . import zoo
-    from .fingerprints import EMBEDDINGS
+    from .collection.fingerprints import EMBEDDINGS
 
     with torch.inference_mode():
         out = zoo.load_model(EMBEDDINGS["ae"]).decode(torch.as_tensor(np.asarray(code, dtype=np.float32))[None])
@@ -131,10 +220,63 @@ def fingerprint(image: Image.Image | str | os.PathLike, rotations: bool = False)
     """Every fingerprint of ``image``: the four perceptual hashes (lists of
     64-bit ints) and the two learned embeddings ((V, 128) unit vectors); with
     ``rotations``, of each of its 8 flips and quarter turns."""
-    from .fingerprints import embeddings, perceptual_hashes
+    from .collection.fingerprints import embeddings, perceptual_hashes
 
     frame = _frame(image)
     return {**perceptual_hashes(frame, rotations), **embeddings(frame, rotations)}
+
+
+def index(folder: str | os.PathLike, db: str | os.PathLike | None = None, rotations: bool = False,
+          rebuild: bool = False, progress: bool = False) -> UpdateReport:
+    """Fingerprint the images below ``folder`` into its SQLite catalogue (``db``,
+    default FOLDER/.pixrescue.db): only new or changed files are read, deleted
+    ones forgotten.  ``rotations`` also matches flipped and turned copies;
+    ``rebuild`` starts the catalogue from nothing; ``progress`` shows a bar.
+    Returns the counts (added, updated, removed, unchanged) and the failures."""
+    from .collection import folder as collection
+
+    return collection.index(_path(folder), _path(db), rotations, rebuild, progress)
+
+
+def dupes(folder: str | os.PathLike, db: str | os.PathLike | None = None, method: str | None = None,
+          threshold: float | None = None) -> list[list[Copy]]:
+    """Groups of near-duplicates in ``folder``'s catalogue (see :func:`index`),
+    largest first; each a list of ``Copy`` (path, distance to the kept copy,
+    width, height, format, jpeg_quality, size, mtime_ns), the recommended copy
+    first.  ``method``: combined (default), phash, ahash, dhash, whash, cnn or
+    ae; ``threshold``: the largest distance between copies (docs/duplicates.md)."""
+    from .collection import folder as collection
+
+    return collection.dupes(_path(folder), _path(db), method, threshold)
+
+
+def move_aside(groups: list[list[Copy]], folder: str | os.PathLike, move_to: str | os.PathLike,
+               db: str | os.PathLike | None = None) -> MoveReport:
+    """Move every copy but the first of each group :func:`dupes` returned into
+    ``move_to``, under its path relative to ``folder``; nothing is deleted or
+    overwritten.  Only files inside ``folder`` and unchanged since indexed are
+    moved, and nothing of a group whose first copy is missing or changed.
+    Returns ``moved`` (from, to) and ``skipped`` (path, why)."""
+    from .collection import folder as collection
+
+    return collection.move_aside(groups, _path(folder), _path(move_to), _path(db))
+
+
+def similar(image, folder: str | os.PathLike | None = None, db: str | os.PathLike | None = None, k: int = 5,
+            method: str | None = None) -> list[tuple[Path, float]]:
+    """The ``k`` images of ``folder``'s catalogue (or ``db``'s) nearest to
+    ``image`` (a path, a PIL image or a Picture), nearest first, as (path,
+    distance) pairs; ``method`` as for :func:`dupes`."""
+    from .collection import folder as collection
+
+    query = image if isinstance(image, (str, os.PathLike)) else _picture(image)
+    return collection.similar(query, _path(folder), _path(db), k, method)
+
+
+def _path(value):
+    from pathlib import Path
+
+    return None if value is None else Path(value)
 
 
 def _source(image):

@@ -110,13 +110,6 @@ def with_output_options(function):
     return function
 
 
-def _pixel_limit(max_pixels: int | None) -> int:
-    """--max-pixels, or Pillow's decompression-bomb limit when not given."""
-    from .imaging.io import DEFAULT_MAX_PIXELS
-
-    return max_pixels or DEFAULT_MAX_PIXELS
-
-
 def _output_format(output, extension: str | None) -> str:
     """The output's extension (without the dot): -o FILE's, else --format's (png by default).
     Refuses -o FILE.ext with a --format that names another format."""
@@ -145,7 +138,7 @@ def _check_save_options(extension: str, quality: int | None, background: str | N
 
 
 def _run_images(inputs, output, recursive, extension, suffix, process, verb, **save_options) -> None:
-    from . import batch
+    from . import _pixel_limit, batch
     from .imaging import ImageSaveError
 
     max_pixels = _pixel_limit(save_options.pop("max_pixels"))
@@ -176,19 +169,14 @@ def _run_images(inputs, output, recursive, extension, suffix, process, verb, **s
 def fix(inputs, output, recursive, extension, quality, background, overwrite, skip_existing, max_pixels, model,
         passes, strength, project) -> None:
     """Remove JPEG blocking and ringing from INPUTS (files or folders)."""
-    from . import zoo
-    from .tasks.restore import check_model, restore_picture
+    from . import restorer
 
-    model = model or zoo.DEFAULT_MODEL["jpeg"]
     try:
-        check_model(model, strength)
-        zoo.load_model(model)
+        process = restorer(model, passes, strength, project)
     except (ValueError, FileNotFoundError) as exc:
         _fail(str(exc))
-    _run_images(inputs, output, recursive, extension, ".fixed",
-                lambda picture: restore_picture(picture, model, passes, strength=strength, project=project),
-                "fixed", overwrite=overwrite, skip_existing=skip_existing, quality=quality, background=background,
-                max_pixels=max_pixels)
+    _run_images(inputs, output, recursive, extension, ".fixed", process, "fixed", overwrite=overwrite,
+                skip_existing=skip_existing, quality=quality, background=background, max_pixels=max_pixels)
 
 
 @main.command()
@@ -204,20 +192,15 @@ def fix(inputs, output, recursive, extension, quality, background, overwrite, sk
 def upscale(inputs, output, recursive, extension, quality, background, overwrite, skip_existing, max_pixels, scale,
             method, deblock) -> None:
     """Enlarge INPUTS (files or folders) SCALE times."""
-    from . import zoo
-    from .tasks.upscale import INTERPOLATIONS, resolve_method, upscale_picture
+    from . import upscaler
 
     factor = int(scale)
     try:
-        method = resolve_method(method, factor)
-        if method not in INTERPOLATIONS:
-            zoo.load_model(method)
+        process = upscaler(factor, method, deblock, max_pixels)
     except (ValueError, FileNotFoundError) as exc:
         _fail(str(exc))
-    _run_images(inputs, output, recursive, extension, f".x{factor}",
-                lambda picture: upscale_picture(picture, factor, method, deblock, _pixel_limit(max_pixels)),
-                "upscaled", overwrite=overwrite, skip_existing=skip_existing, quality=quality,
-                background=background, max_pixels=max_pixels)
+    _run_images(inputs, output, recursive, extension, f".x{factor}", process, "upscaled", overwrite=overwrite,
+                skip_existing=skip_existing, quality=quality, background=background, max_pixels=max_pixels)
 
 
 @main.command()
@@ -236,12 +219,11 @@ def shrink(inputs, output, recursive, extension, quality, background, overwrite,
 
     The small picture is an ordinary PNG; its metadata names the model and
     the original size (keep it: expand needs it)."""
-    from . import zoo
-    from .tasks.rescale import model_for, shrink_picture
+    from . import shrinker
 
     factor = int(scale)
     try:
-        zoo.load_model(model_for(factor, jpeg_robust))
+        process = shrinker(factor, jpeg_robust, refine)
     except (ValueError, FileNotFoundError) as exc:
         _fail(str(exc))
     written = _output_format(output, extension)
@@ -249,10 +231,8 @@ def shrink(inputs, output, recursive, extension, quality, background, overwrite,
         _fail("shrink writes PNG (or JPEG, whose comment carries the metadata): the small picture must keep its metadata")
     if refine and (jpeg_robust or written not in ("png", "apng")):
         _fail("--refine tunes the small picture for a lossless copy: write PNG, and not with --jpeg-robust")
-    _run_images(inputs, output, recursive, extension, f".small{factor}",
-                lambda picture: shrink_picture(picture, factor, jpeg_robust, refine), "shrunk",
-                overwrite=overwrite, skip_existing=skip_existing, quality=quality, background=background,
-                max_pixels=max_pixels)
+    _run_images(inputs, output, recursive, extension, f".small{factor}", process, "shrunk", overwrite=overwrite,
+                skip_existing=skip_existing, quality=quality, background=background, max_pixels=max_pixels)
 
 
 @main.command()
@@ -265,19 +245,14 @@ def shrink(inputs, output, recursive, extension, quality, background, overwrite,
 def expand(inputs, output, recursive, extension, quality, background, overwrite, skip_existing, max_pixels, seed,
            temperature, model) -> None:
     """Recover the full-size pictures from small ones that `pixrescue shrink` made."""
-    from . import zoo
-    from .tasks.rescale import DEFAULT_TEMPERATURE, expand_picture
+    from . import expander
 
-    if model is not None:
-        try:
-            zoo.require_task(model, "rescale", "expand")
-        except zoo.UnknownModelError as exc:
-            _fail(str(exc))
-    temperature = DEFAULT_TEMPERATURE if temperature is None else temperature
-    _run_images(inputs, output, recursive, extension, ".expanded",
-                lambda picture: expand_picture(picture, seed, temperature, model, _pixel_limit(max_pixels)),
-                "expanded", overwrite=overwrite, skip_existing=skip_existing, quality=quality,
-                background=background, max_pixels=max_pixels)
+    try:
+        process = expander(seed, temperature, model, max_pixels)
+    except ValueError as exc:  # UnknownModelError
+        _fail(str(exc))
+    _run_images(inputs, output, recursive, extension, ".expanded", process, "expanded", overwrite=overwrite,
+                skip_existing=skip_existing, quality=quality, background=background, max_pixels=max_pixels)
 
 
 @main.command()
@@ -309,24 +284,13 @@ def index(folder, db, rotations, rebuild) -> None:
     Only new or changed files are read again; deleted files are forgotten.
     Folders holding a .pixrescue-moved marker (written by `dupes --move-to`)
     are skipped."""
-    import sys
+    from . import index as index_folder
+    from .collection.catalog import CatalogError
 
-    from tqdm import tqdm
-
-    from . import catalog
-
-    db_path = db or catalog.default_db(folder)
-    files = catalog.scan(folder)
-    bar = tqdm(total=len(files), unit="file", file=sys.stderr, leave=False)
     try:
-        if rebuild and (aside := catalog.rebuild(db_path)) is not None:
-            bar.write(f"moved the damaged catalog aside to {aside}", file=sys.stderr)
-        report = catalog.update(folder, db_path, rotations=rotations, files=files, on_file=lambda _: bar.update(),
-                                on_error=lambda path, message: bar.write(f"error: {path}: {message}", file=sys.stderr))
-    except (catalog.CatalogError, OSError) as exc:
-        bar.close()
+        report = index_folder(folder, db, rotations, rebuild, progress=True)
+    except (CatalogError, OSError) as exc:
         _fail(str(exc))
-    bar.close()
     click.echo(f"indexed {folder}: {report.added} added, {report.updated} updated, {report.removed} removed, "
                f"{report.unchanged} unchanged" + (f", {len(report.failed)} failed" if report.failed else ""),
                err=True)
@@ -334,29 +298,13 @@ def index(folder, db, rotations, rebuild) -> None:
         raise SystemExit(1)
 
 
-def _catalog_records(folder: Path | None, db: Path | None):
-    """The records of --db or FOLDER/.pixrescue.db (their paths in FOLDER), and
-    the catalog's path; a missing or unusable catalog is a one-line error."""
-    from . import catalog
-
-    if folder is None and db is None:
-        _fail("give the FOLDER whose catalog to search (FOLDER/.pixrescue.db), or --db")
-    db_path = db or catalog.default_db(folder)
-    if not db_path.is_file():
-        _fail(f"no catalog at {db_path}: run `pixrescue index FOLDER` first")
-    try:
-        return list(catalog.records(db_path, folder)), db_path
-    except catalog.CatalogError as exc:
-        _fail(str(exc))
-
-
 METHOD_NAMES = ["combined", "phash", "ahash", "dhash", "whash", "cnn", "ae"]  # similarity.METHODS, without importing it
 
 
-def _describe(record) -> str:
+def _describe(copy) -> str:
     """The details column of `dupes`: dimensions, JPEG quality or format, file size."""
-    quality = f"JPEG q{record.jpeg_quality}" if record.jpeg_quality else (record.format or "?")
-    return f"{record.width}x{record.height} {quality} {record.size:,} bytes"
+    quality = f"JPEG q{copy.jpeg_quality}" if copy.jpeg_quality else (copy.format or "?")
+    return f"{copy.width}x{copy.height} {quality} {copy.size:,} bytes"
 
 
 @main.command()
@@ -383,39 +331,44 @@ def dupes(folder, db, method, threshold, as_json, as_csv, move_to) -> None:
     import json
     import sys
 
-    from . import catalog, similarity
+    from . import dupes as find_dupes
+    from . import move_aside
+    from .collection.catalog import CatalogError
+    from .collection.similarity import distance_unit
 
     if as_json and as_csv:
         _fail("--json and --csv: choose one")
-    records, db_path = _catalog_records(folder, db)
-    found = similarity.groups(records, method, threshold)
+    try:
+        found = find_dupes(folder, db, method, threshold)
+    except CatalogError as exc:
+        _fail(str(exc))
     if as_json:
         click.echo(json.dumps([
-            [{"path": str(r.path), "recommended": i == 0, "distance": d, "width": r.width, "height": r.height,
-              "jpeg_quality": r.jpeg_quality, "size": r.size} for i, (r, d) in enumerate(zip(g.members, g.distances))]
-            for g in found], indent=2))
+            [{"path": str(c.path), "recommended": i == 0, "distance": c.distance, "width": c.width,
+              "height": c.height, "jpeg_quality": c.jpeg_quality, "size": c.size} for i, c in enumerate(group)]
+            for group in found], indent=2))
     elif as_csv:
         writer = csv.writer(sys.stdout)
         writer.writerow(["group", "rank", "path", "distance", "width", "height", "jpeg_quality", "size"])
-        for n, g in enumerate(found, 1):
-            for rank, (r, d) in enumerate(zip(g.members, g.distances)):
-                writer.writerow([n, rank, r.path, d, r.width, r.height, r.jpeg_quality or "", r.size])
+        for n, group in enumerate(found, 1):
+            for rank, c in enumerate(group):
+                writer.writerow([n, rank, c.path, c.distance, c.width, c.height, c.jpeg_quality or "", c.size])
     elif found:
         click.echo(f"{'distance':>8}  path  (dimensions, format or JPEG quality, file size)   "
-                   f"distance to the kept copy: {similarity.distance_unit(method)}")
-        for n, g in enumerate(found, 1):
-            click.echo(f"group {n} ({len(g.members)} images)")
-            for i, (r, d) in enumerate(zip(g.members, g.distances)):
-                click.echo(f"{'keep' if i == 0 else f'{d:.4g}':>8}  {r.path}  ({_describe(r)})")
+                   f"distance to the kept copy: {distance_unit(method)}")
+        for n, group in enumerate(found, 1):
+            click.echo(f"group {n} ({len(group)} images)")
+            for i, c in enumerate(group):
+                click.echo(f"{'keep' if i == 0 else f'{c.distance:.4g}':>8}  {c.path}  ({_describe(c)})")
     outcome = None
     if move_to is not None:
         try:
-            outcome = catalog.move_copies([g.members for g in found], folder, move_to, db_path)
-        except (ValueError, OSError, catalog.CatalogError) as exc:
+            outcome = move_aside(found, folder, move_to, db)
+        except (ValueError, OSError, CatalogError) as exc:
             _fail(str(exc))
         for path, reason in outcome.skipped:
             click.echo(f"skipped {path}: {reason}", err=True)
-    copies = sum(len(g.members) - 1 for g in found)
+    copies = sum(len(group) - 1 for group in found)
     summary = f"{len(found)} groups, {copies} redundant copies"
     if outcome is not None:
         summary += f", {len(outcome.moved)} moved to {move_to}"
@@ -437,18 +390,16 @@ def similar(image, folder, db, k, method) -> None:
     """The K images of FOLDER's catalog nearest to IMAGE, with their distances
     (bits of 64 for hashes, cosine distance for embeddings, 1.0 = duplicate
     threshold for combined)."""
-    from . import catalog, similarity
-    from .imaging import load
+    from . import similar as nearest
+    from .collection.catalog import CatalogError
+    from .collection.folder import QueryError
 
-    records, _ = _catalog_records(folder, db)
-    rotated = any(len(r.hashes["phash"]) > 1 for r in records)
     try:
-        picture = load(image)
-        query = catalog.record_of(picture, Path(image), Path(image).stat().st_size, rotated)
-    except Exception as exc:  # ImageLoadError, or anything fingerprinting raises: one line
-        _fail(f"{image}: {exc}")
-    for record, distance in similarity.nearest(query, records, method, k):
-        click.echo(f"{distance:>8.4g}  {record.path}")
+        found = nearest(image, folder, db, k, method)
+    except (CatalogError, QueryError) as exc:
+        _fail(str(exc))
+    for path, distance in found:
+        click.echo(f"{distance:>8.4g}  {path}")
 
 
 @main.command()

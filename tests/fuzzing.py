@@ -19,8 +19,8 @@ Targets (each input goes to one, in a fixed rotation, see ``TARGET_CYCLE``):
   ``expand_picture`` with ``max_pixels=0`` (so that it stops before any
   network runs): a note is either refused (None, then NotShrunkError) or
   fits the schema (then the output-size check refuses it, ImageSaveError).
-- ``catalog``: ``pixrescue.catalog.records`` on a mutated SQLite catalogue;
-  ``sqlite3.DatabaseError`` or an exception class that pixrescue.catalog
+- ``catalog``: ``pixrescue.collection.catalog.records`` on a mutated SQLite catalogue;
+  ``sqlite3.DatabaseError`` or an exception class that pixrescue.collection.catalog
   defines count as clean errors.
 """
 
@@ -167,7 +167,7 @@ def note_seeds() -> dict[str, str]:
 def catalog_seed() -> bytes:
     """A valid catalogue of three small pictures, written by ``catalog.update``
     itself (so that it follows whatever schema the catalogue has)."""
-    from pixrescue import catalog
+    from pixrescue.collection import catalog
 
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder) / "photos"
@@ -322,7 +322,7 @@ def make_case(seed: int, index: int) -> Case:
 
 
 def _catalog_errors() -> tuple[type[BaseException], ...]:
-    from pixrescue import catalog
+    from pixrescue.collection import catalog
 
     own = tuple(value for value in vars(catalog).values()
                 if isinstance(value, type) and issubclass(value, BaseException)
@@ -403,7 +403,7 @@ def run_target(case: Case, folder: Path, max_pixels: int | None) -> Outcome:
             return Outcome("ok")  # the note was accepted; only the size limit stopped it
         return Outcome("raw", "ExpandRan: expand_picture ran past max_pixels=0")
     if case.target == "catalog":
-        from pixrescue import catalog
+        from pixrescue.collection import catalog
 
         path = folder / "catalog.db"
         for leftover in (path, folder / "catalog.db-wal", folder / "catalog.db-shm", folder / "catalog.db-journal"):

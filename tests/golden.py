@@ -144,7 +144,7 @@ def jpeg_robust_gain(folder: Path) -> float:
 def ae_reconstruction() -> float:
     """PSNR of the autoencoder's rebuilt 64x64 thumbnail of the photograph (from its 128-number code)."""
     from pixrescue import decode, encode
-    from pixrescue.fingerprints import thumbnail
+    from pixrescue.collection.fingerprints import thumbnail
 
     photo = chelsea()
     code = encode(photo)

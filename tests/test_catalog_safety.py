@@ -18,7 +18,7 @@ from PIL import Image
 from skimage import data
 
 from helpers import jpeg_bytes
-from pixrescue import catalog
+from pixrescue.collection import catalog
 from pixrescue.cli import dupes, index, main, similar
 
 

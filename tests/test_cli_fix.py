@@ -9,7 +9,9 @@ from click.testing import CliRunner
 from PIL import Image, ImageCms
 
 from helpers import jpeg_bytes, png_header_only
+from pixrescue import load
 from pixrescue.cli import main
+from pixrescue.imaging.projection import DCT, rgb_to_ycbcr
 
 
 def fix(*args):
@@ -85,14 +87,36 @@ def test_models_can_be_chosen(write_jpeg, photo, tmp_path, model):
     assert np.abs(chosen - default).max() > 0
 
 
+def luma_outside_intervals(pixels, decoded, table):
+    """How far each 8x8 DCT coefficient of the luma of ``pixels`` (RGB, sides
+    multiples of 8) lies outside the quantization interval that the JPEG whose
+    decoded pixels are ``decoded`` proves (``table``: its luma steps)."""
+    steps = np.asarray(table, dtype=float).reshape(8, 8)
+
+    def coefficients(rgb):
+        luma = rgb_to_ycbcr(np.asarray(rgb, dtype=float))[..., 0] - 128
+        h, w = luma.shape
+        return DCT @ luma.reshape(h // 8, 8, w // 8, 8).transpose(0, 2, 1, 3) @ DCT.T
+
+    stored = np.round(coefficients(decoded) / steps) * steps
+    return np.clip(np.abs(coefficients(pixels) - stored) - steps / 2, 0, None)
+
+
 def test_strength_and_projection_options(write_jpeg, photo, tmp_path):
     source = write_jpeg(photo.resize((96, 64)), quality=60)
     outputs = {}
     for name, options in {"plain": ["--no-project"], "strong": ["--strength", "10", "--no-project"],
-                          "projected": ["--project"]}.items():
+                          "projected": ["--strength", "10", "--project"]}.items():
         assert fix(source, "-o", tmp_path / f"{name}.png", *options).exit_code == 0
         outputs[name] = np.asarray(Image.open(tmp_path / f"{name}.png"), dtype=int)
     assert np.abs(outputs["plain"] - outputs["strong"]).max() > 0
+    # Told quality 10, the network smooths away detail the q60 file proves; projection puts the
+    # luma back into the file's intervals (up to the rounding of the 8-bit output: 1).
+    decoded, table = np.asarray(Image.open(source).convert("RGB")), load(source).jpeg.quantization[0]
+    strong = luma_outside_intervals(outputs["strong"], decoded, table)
+    projected = luma_outside_intervals(outputs["projected"], decoded, table)
+    assert (strong > 1).sum() > 100
+    assert (projected > 1).sum() <= (strong > 1).sum() / 50
     result = fix(source, "-o", tmp_path / "seed.png", "--model", "srcnn.jpeg-q10-gray", "--strength", "10")
     assert result.exit_code == 2 and "--strength" in result.output and not (tmp_path / "seed.png").exists()
 
@@ -200,3 +224,26 @@ def test_models_lists_the_registry():
     assert result.exit_code == 0
     assert "qgunet.jpeg-blind (default)" in result.output
     assert "srcnn.jpeg-q10-gray" in result.output
+
+
+# The API the command runs.
+
+def test_the_api_refuses_strength_for_a_model_of_one_quality(photo):
+    import pixrescue
+
+    for call in (lambda: pixrescue.restore(photo.resize((32, 32)), model="srcnn.jpeg-q10-gray", strength=10),
+                 lambda: pixrescue.restorer(model="srcnn.jpeg-q10-gray", strength=10)):
+        with pytest.raises(ValueError, match="--strength needs a blind model"):
+            call()
+
+
+def test_the_api_restores_every_frame_of_a_picture_as_the_first_from_a_path(tmp_path, photo):
+    import pixrescue
+
+    frames = [photo.resize((48, 32)).rotate(10 * i) for i in range(2)]
+    frames[0].save(tmp_path / "a.webp", save_all=True, append_images=frames[1:], duration=[70, 90], quality=20)
+    picture = pixrescue.load(tmp_path / "a.webp")
+    restored = pixrescue.restorer()(picture)
+    assert len(restored.frames) == 2 and restored.durations == picture.durations
+    assert np.array_equal(np.asarray(restored.frames[0]), np.asarray(pixrescue.restore(tmp_path / "a.webp")))
+    assert not np.array_equal(np.asarray(restored.frames[1]), np.asarray(picture.frames[1]))

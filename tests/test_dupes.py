@@ -9,6 +9,7 @@ from click.testing import CliRunner
 from PIL import Image
 from skimage import data
 
+import pixrescue
 from helpers import jpeg_bytes
 from pixrescue.cli import main
 
@@ -97,3 +98,41 @@ def test_similar_ranks_the_copy_first(folder, photo, tmp_path):
 def test_dupes_without_a_catalog_is_a_clear_error(tmp_path):
     result = run("dupes", tmp_path)
     assert result.exit_code == 2 and "pixrescue index" in result.output
+
+
+# The same through the Python API: plain data back.
+
+def test_the_api_indexes_groups_moves_and_searches(folder, photo, tmp_path):
+    report = pixrescue.index(str(folder))
+    assert (report.added, [path.name for path, _ in report.failed]) == (3, ["broken.jpg"])
+    groups = pixrescue.dupes(folder)
+    assert [[copy.path.name for copy in group] for group in groups] == [["cat.png", "cat-small-q20.jpg"]]
+    keep, copy = groups[0]
+    assert keep.distance == 0 and 0 <= copy.distance <= 1 and copy.jpeg_quality == 20
+    assert (keep.width, keep.height) == photo.size and keep.size == (folder / "cat.png").stat().st_size
+    nearest = pixrescue.similar(photo, folder, k=2)  # a PIL image as the query
+    assert {path.name for path, _ in nearest} == {"cat.png", "cat-small-q20.jpg"}
+    assert [d for _, d in nearest] == sorted(d for _, d in nearest) and nearest[0][1] <= 1.0
+    moved = pixrescue.move_aside(groups, folder, tmp_path / "aside")
+    assert moved.moved == [(copy.path, tmp_path.resolve() / "aside" / "sub" / "cat-small-q20.jpg")]
+    assert moved.skipped == [] and "cat-small-q20.jpg" not in paths_in_db(folder / ".pixrescue.db")
+
+
+def test_the_api_moves_nothing_of_a_group_whose_kept_copy_changed(folder, tmp_path):
+    pixrescue.index(folder)
+    groups = pixrescue.dupes(folder, method="phash")
+    (folder / "cat.png").write_bytes((folder / "cat.png").read_bytes() + b"\0")  # changed since indexed
+    report = pixrescue.move_aside(groups, folder, tmp_path / "aside")
+    assert report.moved == [] and "none of its 1 other copies moved" in report.skipped[0][1]
+    assert (folder / "sub" / "cat-small-q20.jpg").exists()
+
+
+def test_the_api_reports_a_missing_catalog_and_an_unreadable_query(folder, tmp_path):
+    from pixrescue.collection.catalog import CatalogError
+    from pixrescue.collection.folder import QueryError
+
+    with pytest.raises(CatalogError, match="pixrescue index"):
+        pixrescue.dupes(tmp_path)
+    pixrescue.index(folder)
+    with pytest.raises(QueryError, match="broken.jpg"):
+        pixrescue.similar(folder / "broken.jpg", folder)

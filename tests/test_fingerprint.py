@@ -2,7 +2,7 @@ import pytest
 from PIL import Image, ImageOps
 
 from helpers import decode, jpeg_bytes
-from pixrescue.fingerprints import METHODS, hamming, perceptual_hashes
+from pixrescue.collection.fingerprints import METHODS, hamming, perceptual_hashes
 
 
 def distances(a, b):
@@ -46,11 +46,14 @@ def test_transparency_is_composited_on_white(photo):
 def test_hash_search_returns_the_nearest_rows_in_order(with_faiss, monkeypatch):
     import numpy as np
 
-    from pixrescue import search
+    from pixrescue.collection import search
 
-    if not with_faiss:
+    if with_faiss:
+        pytest.importorskip("faiss")
+    else:
         monkeypatch.setattr(search, "_faiss", lambda: None)
     table = np.array([[0b1111], [0b0001], [0b0000], [0b0111], [0b0011]], dtype=np.uint64)
+    assert search.HashSearcher(table).backend == ("faiss" if with_faiss else "numpy")
     order, distance = search.HashSearcher(table).search(np.array([0], dtype=np.uint64), 3)
     assert order.tolist() == [2, 1, 4] and distance.tolist() == [0, 1, 2]
     order, distance = search.HashSearcher(table).search(np.array([0], dtype=np.uint64), 10)

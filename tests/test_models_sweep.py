@@ -9,9 +9,10 @@ from click.testing import CliRunner
 from PIL import Image
 
 from helpers import jpeg_bytes
-from pixrescue import catalog, zoo
+from pixrescue import zoo
+from pixrescue.collection import catalog
 from pixrescue.cli import main
-from pixrescue.fingerprints import EMBEDDINGS, thumbnail
+from pixrescue.collection.fingerprints import EMBEDDINGS, thumbnail
 
 NAMES = sorted(zoo.MODELS)
 # The verbs that take a model with -m, and the task each one takes.

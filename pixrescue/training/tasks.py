@@ -167,7 +167,7 @@ class EmbeddingTask:
     kind = ""
 
     def __init__(self, config) -> None:
-        from ..fingerprints import thumbnail
+        from ..collection.fingerprints import thumbnail
 
         images = load_clean_images(config.data, 256, mode="RGB")
         train_images, val_images = split(images, config.val_fraction)

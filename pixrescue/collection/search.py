@@ -52,7 +52,16 @@ def _faiss():
     return faiss
 
 
-class HashSearcher:
+class _Searcher:
+    index = None
+
+    @property
+    def backend(self) -> str:
+        """"faiss" or "numpy": what answers this searcher's queries."""
+        return "numpy" if self.index is None else "faiss"
+
+
+class HashSearcher(_Searcher):
     """Exact Hamming search over (N, V) uint64 hashes."""
 
     def __init__(self, table: np.ndarray) -> None:
@@ -79,7 +88,7 @@ class HashSearcher:
         return order, per_record[order]
 
 
-class EmbeddingSearcher:
+class EmbeddingSearcher(_Searcher):
     """Cosine-distance search over (N, V, D) unit vectors."""
 
     def __init__(self, table: np.ndarray, nprobe: int = NPROBE) -> None:

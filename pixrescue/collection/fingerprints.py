@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
-from .imaging.io import flatten, normalise_mode
+from ..imaging.io import flatten, normalise_mode
 
 HASH_BITS = 64
 BACKGROUND = (255, 255, 255)
@@ -87,7 +87,7 @@ EMBEDDINGS = {"ae": "autoencoder.thumb64", "cnn": "embedcnn.thumb64"}
 def embeddings(frame: Image.Image, rotations: bool = False) -> dict[str, np.ndarray]:
     """For each learned embedding, a (V, 128) float32 array of unit vectors:
     V = 1, or 8 with ``rotations`` (the variants of :func:`dihedral`)."""
-    from . import zoo
+    from .. import zoo
 
     image = prepare(frame)
     batch = torch.stack([thumbnail(v) for v in (dihedral(image) if rotations else [image])])

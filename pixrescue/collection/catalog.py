@@ -31,9 +31,9 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from ..imaging import ImageLoadError, Picture, load
+from ..imaging.io import find_images
 from .fingerprints import EMBEDDINGS, METHODS, embeddings, perceptual_hashes
-from .imaging import ImageLoadError, Picture, load
-from .imaging.io import find_images
 
 DB_NAME = ".pixrescue.db"
 SCHEMA_VERSION = "3"  # 2: learned embeddings; 3: paths relative to the indexed folder
@@ -94,6 +94,7 @@ class UpdateReport:
     removed: int = 0
     unchanged: int = 0
     failed: list[tuple[Path, str]] = field(default_factory=list)
+    aside: Path | None = None  # where a rebuild moved a damaged catalogue
 
 
 @dataclass
@@ -465,7 +466,8 @@ def safe_move(source: Path, relative: Path, destination: Path) -> Path:
 def move_copies(groups: list[list[Record]], root: Path, move_to: Path, db_path: Path | None = None) -> MoveReport:
     """Move every member but the first (the recommended copy) of each group from
     ``root`` into ``move_to``, keeping its path relative to ``root``, and forget
-    it in the catalogue ``db_path``.  Only files ``why_not_movable`` accepts are
+    it in the catalogue ``db_path``.  A member is a ``Record``, or anything with
+    its ``path``, ``size`` and ``mtime_ns``.  Only files ``why_not_movable`` accepts are
     moved, and nothing of a group whose recommended copy it refuses.  Raises
     ValueError when ``move_to`` is ``root`` or a folder above it."""
     root = root.resolve()
@@ -491,12 +493,13 @@ def move_copies(groups: list[list[Record]], root: Path, move_to: Path, db_path: 
             if problem:
                 report.skipped.append((record.path, problem))
                 continue
+            relative = record.path.relative_to(root)
             try:
-                target = safe_move(record.path, record.path.relative_to(root), destination)
+                target = safe_move(record.path, relative, destination)
             except (OSError, ValueError) as exc:
                 report.skipped.append((record.path, f"not moved: {getattr(exc, 'strerror', None) or exc}"))
                 continue
             report.moved.append((record.path, target))
             if db_path is not None:
-                forget(db_path, [record.key])
+                forget(db_path, [relative.as_posix()])
     return report
