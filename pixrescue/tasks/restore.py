@@ -169,15 +169,16 @@ def conditioning(model: str, colour: Image.Image, jpeg: JpegInfo | None = None, 
                                 f"its last save at {jpeg.quality}")
         return Conditioning(tables, orientation in range(1, 9), f"its own tables (quality {jpeg.quality})")
     quality = estimate_quality(model, colour, phase)
-    grid = grid_strength(colour)
-    if quality >= UNTOUCHED_FROM and grid < GRID_EVIDENCE and not shifted:
-        return Conditioning(None, False, f"no sign of JPEG compression (estimated quality {quality}, 8x8 grid "
-                                         f"strength {grid:.2f} < {GRID_EVIDENCE})")
     # The DCT histograms of a decoded JPEG kept without loss show its harshest quantization exactly
-    # (the estimator is off by several quality points); a resize after it leaves only the estimator.
+    # (the estimator is off by several quality points, and takes a gentle one for a clean picture);
+    # a resize after it leaves only the estimator.
     read = quantized_quality(colour, phase)
     if read is not None and quality > read - RESHARED_MARGIN:
         return Conditioning(ijg_tables(read), False, f"its DCT coefficients show JPEG quality {read}{where}")
+    grid = grid_strength(colour)
+    if read is None and quality >= UNTOUCHED_FROM and grid < GRID_EVIDENCE and not shifted:
+        return Conditioning(None, False, f"no sign of JPEG compression (estimated quality {quality}, 8x8 grid "
+                                         f"strength {grid:.2f} < {GRID_EVIDENCE})")
     return Conditioning(ijg_tables(quality), False, f"estimated quality {quality}{where}")
 
 
