@@ -5,7 +5,7 @@ training step, today's loop against the loop that uses the machine.
                                      [--threads 1,all] [--models qgunet.jpeg-blind ...] [--device auto]
 
 Protocol: for each model, with its usual patch and batch (``MODELS`` below),
-a task is built from ``--data`` (when the folder is missing, from eight
+a recipe is built from ``--data`` (when the folder is missing, from eight
 scikit-image pictures, which the table then says); each row starts the same
 freshly initialised network, runs ``--warmup`` steps, then times ``--steps``
 steps, wall clock, the making of their batches included (in-line, or the
@@ -40,9 +40,8 @@ import numpy as np
 import torch
 
 from pixrescue import zoo
-from pixrescue.training import machine
+from pixrescue.training import machine, recipes
 from pixrescue.training.data import SampleStream, batch_rng
-from pixrescue.training.tasks import TASKS
 from pixrescue.training.train import TrainConfig, _set_layout, _to_device, prefer_channels_last, train_step
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,7 +77,7 @@ def seconds_per_step(times: list[float], device: str) -> float:
     return float(np.median(times)) if device != "cuda" else float(np.mean(times))
 
 
-def time_today(task, fresh, config, steps: int, warmup: int, device: str) -> float:
+def time_today(recipe, fresh, config, steps: int, warmup: int, device: str) -> float:
     """Seconds per step of the loop before this change (fp32, 1 thread, contiguous, samples made
     in-line), on the same batches as the other rows (an EDSR step costs twice as much at x2 as at x4)."""
     torch.set_num_threads(1)
@@ -87,7 +86,7 @@ def time_today(task, fresh, config, steps: int, warmup: int, device: str) -> flo
     times = []
     for i in range(warmup + steps):
         began = time.perf_counter()
-        loss = task.loss(model, _to_device(task.sample(config.batch, batch_rng(config.seed, i)), device))
+        loss = recipe.loss(model, _to_device(recipe.sample(config.batch, batch_rng(config.seed, i)), device))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -97,7 +96,7 @@ def time_today(task, fresh, config, steps: int, warmup: int, device: str) -> flo
     return seconds_per_step(times, device)
 
 
-def time_loop(task, fresh, config, steps: int, warmup: int, device: str, precision: str, threads: int,
+def time_loop(recipe, fresh, config, steps: int, warmup: int, device: str, precision: str, threads: int,
               workers: int, channels_last: bool) -> float:
     """Seconds per step of ``train.py``'s loop with these choices."""
     torch.set_num_threads(threads)
@@ -105,13 +104,13 @@ def time_loop(task, fresh, config, steps: int, warmup: int, device: str, precisi
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
     _set_layout(model, optimizer, channels_last)
     losses, times = [], []
-    with SampleStream(task, config.batch, config.seed, start=0, workers=workers) as stream:
+    with SampleStream(recipe, config.batch, config.seed, start=0, workers=workers) as stream:
         for i in range(warmup + steps):
             if i == warmup:
                 _sync(device)
                 began = time.perf_counter()
             step_began = time.perf_counter()
-            losses.append(train_step(model, optimizer, task, next(stream), device, precision, channels_last))
+            losses.append(train_step(model, optimizer, recipe, next(stream), device, precision, channels_last))
             if i >= warmup:
                 times.append(time.perf_counter() - step_began)
         _sync(device)
@@ -129,7 +128,7 @@ def benchmark(names, data: list[str], steps: int, warmup: int, thread_counts: li
         patch, batch, max_side = MODELS[name]
         spec = zoo.get_spec(name)
         config = TrainConfig(model=name, data=data, patch=patch, batch=batch, max_side=max_side, seed=0)
-        task = TASKS[spec.trainer](config)
+        recipe = recipes.build(config)
         torch.manual_seed(0)
         fresh = spec.build()
         pixels = patch * patch * batch
@@ -141,13 +140,13 @@ def benchmark(names, data: list[str], steps: int, warmup: int, thread_counts: li
             print(f"  {name} {loop} {precision} {threads} threads {workers} workers {layout}: "
                   f"{batch / seconds:.2f} patches/s", flush=True)
 
-        today = time_today(task, fresh, config, steps, warmup, device)
+        today = time_today(recipe, fresh, config, steps, warmup, device)
         row("today's loop", "fp32", 1, 0, "contiguous", today)
-        probe = task.sample(batch, np.random.default_rng(0))
+        probe = recipe.sample(batch, np.random.default_rng(0))
         for precision in precisions:
             torch.set_num_threads(max(thread_counts))
             model = copy.deepcopy(fresh).to(device)
-            layout, _, _ = prefer_channels_last(model, task, probe, device, precision)
+            layout, _, _ = prefer_channels_last(model, recipe, probe, device, precision)
             settings = []
             for threads in thread_counts:
                 settings.append((threads, 0))
@@ -158,7 +157,7 @@ def benchmark(names, data: list[str], steps: int, warmup: int, thread_counts: li
                 elif threads > 1:
                     settings.append((threads - 1, 1))  # all the cores: one of them makes the samples
             for threads, workers in dict.fromkeys(settings):
-                seconds = time_loop(task, fresh, config, steps, warmup, device, precision, threads, workers, layout)
+                seconds = time_loop(recipe, fresh, config, steps, warmup, device, precision, threads, workers, layout)
                 row("train.py", precision, threads, workers, "channels-last" if layout else "contiguous", seconds)
     for r in rows:
         base = next(x for x in rows if x["model"] == r["model"] and x["loop"] == "today's loop")

@@ -463,7 +463,7 @@ def train(model, data, out_dir, run_dir, steps, epochs, batch, patch, lr, lr_sch
 
     from . import zoo
     from .training import machine
-    from .training.train import TrainConfig, TrainingStopped
+    from .training.train import TrainConfig, TrainingStopped, option_names
     from .training.train import train as run_training
 
     ctx = click.get_current_context()
@@ -509,11 +509,16 @@ def train(model, data, out_dir, run_dir, steps, epochs, batch, patch, lr, lr_sch
         zoo.get_spec(model)
     except zoo.UnknownModelError as exc:
         raise click.UsageError(str(exc))
-    if guide_weight is not None and zoo.get_spec(model).task != "rescale":
+    applies = option_names(model)
+    if guide_weight is not None and "guide_weight" not in applies:
         raise click.UsageError(f"--guide-weight applies to the rescaling models; {model} is not one")
-    config = TrainConfig(model=model, data=list(data), quality=quality, target=target, max_side=max_side,
-                         patch=patch, batch=batch, epochs=epochs, steps=steps, lr=lr, lr_schedule=lr_schedule,
-                         val_every=val_every, seed=seed, only=only, guide_weight=guide_weight)
+    if only != "all" and "only" not in applies:
+        raise click.UsageError(f"--only applies to the blind JPEG model; {model} is not one")
+    # --quality and --target have defaults: they go to the recipes that have them.
+    own = {"quality": quality, "target": target, "only": only, "guide_weight": guide_weight}
+    config = TrainConfig.from_options(model, data=list(data), max_side=max_side, patch=patch, batch=batch,
+                                      epochs=epochs, steps=steps, lr=lr, lr_schedule=lr_schedule, val_every=val_every,
+                                      seed=seed, **{k: v for k, v in own.items() if k in applies})
     try:
         run_training(config, out_dir, run_dir or Path("runs") / model, init=init, max_minutes=max_minutes,
                      device=device, precision=precision, threads=threads, workers=workers,

@@ -55,7 +55,7 @@ class ModelSpec:
     receptive_radius: int = 8
     # Side of the kept centre of each inference tile.
     tile: int = 384
-    # The name of the training recipe that teaches it (pixrescue/training/tasks.py);
+    # The name of the training recipe that teaches it (pixrescue/training/recipes/);
     # nothing outside training decides anything from it.
     trainer: str = "jpeg-seed"
     # Artifact removers: whether the network is told how the picture was

@@ -107,6 +107,8 @@ def test_a_plan_is_checked_before_any_time_is_spent(tmp_path):
     for bad, message in (
         ({"models": [{"model": "nope.x1"}]}, "unknown model"),
         ({"data": [str(clean)], "models": [{"model": "srcnn.sr-x2", "options": {"batchsize": 4}}]}, "batchsize"),
+        # An option of another recipe: the upscalers have no JPEG quality.
+        ({"data": [str(clean)], "models": [{"model": "srcnn.sr-x2", "options": {"quality": 20}}]}, "options.quality"),
         ({"data": [str(tmp_path / "missing")], "models": [{"model": "srcnn.sr-x2"}]}, "no such folder"),
         ({"data": [str(clean)], "models": [{"model": "embedcnn.thumb64"}]}, "no PSNR"),
         ({"data": [str(clean)], "models": [{"model": "srcnn.sr-x2", "share": 0}]}, "share"),
@@ -114,6 +116,12 @@ def test_a_plan_is_checked_before_any_time_is_spent(tmp_path):
         plan.write_text(json.dumps(bad))
         with pytest.raises(PlanError, match=message):
             load_plan(plan)
+    plan.write_text(json.dumps({"data": [str(clean)], "models": [
+        {"model": "irn.x2", "options": {"guide_weight": 8.0}, "cuda": {"batch": 64}},
+        {"model": "srcnn.jpeg-q10-gray", "options": {"quality": 20}}]}))
+    rescaler, remover = load_plan(plan).entries
+    assert rescaler.config("cuda").recipe.guide_weight == 8.0 and rescaler.config("cuda").batch == 64
+    assert remover.config("cpu").recipe.quality == 20
     result = CliRunner().invoke(main, ["train", "srcnn.sr-x2", "--plan", str(plan), "--minutes", "1"])
     assert result.exit_code == 2 and "--plan takes its models" in result.output
 

@@ -81,6 +81,11 @@ def test_upscaler_and_rescaler_training_write_cards_that_say_what_they_see(tmp_p
         card = json.loads((tmp_path / "out" / f"{model}.json").read_text())
         assert card["scale"] == list(MODELS[model].scales)
         assert "psnr_output" in card["validation"]
+        # The card records the network's class and arguments, and only the options its recipe has.
+        assert card["architecture"] == {"class": type(MODELS[model].build()).__name__,
+                                        "arguments": json.loads(json.dumps(MODELS[model].arch_kwargs))}
+        assert not {"quality", "target", "only"} & set(card["training"]["config"])
+        assert ("guide_weight" in card["training"]["config"]) == (model == "irn.x2")
     assert "Y channel" in json.loads((tmp_path / "out" / "vdsr.sr-x234.json").read_text())["colour"]
     assert "psnr_small" in card["validation"]  # the rescaler also checks its small picture
 
@@ -95,10 +100,15 @@ def test_a_model_started_from_another_models_weights_inherits_its_lineage(tmp_pa
             "--max-side", "0", "--val-every", "2", *extra])
 
     assert run("irn.x2", "a").exit_code == 0
+    # A card written before the recipes had their own configs held the JPEG options for every model.
+    old = json.loads((tmp_path / "a" / "irn.x2.json").read_text())
+    old["training"]["config"].update(quality=10, target="q100", only="all")
+    (tmp_path / "a" / "irn.x2.json").write_text(json.dumps(old))
     result = run("irn.x4", "b", "--init", str(tmp_path / "a" / "irn.x2.safetensors"))
     assert result.exit_code == 0, result.output
     card = json.loads((tmp_path / "b" / "irn.x4.json").read_text())
     assert [entry["config"]["model"] for entry in card["lineage"]] == ["irn.x2"]
+    assert card["lineage"][0]["config"]["quality"] == 10  # carried on as it was
     result = run("irn.x4-jpeg", "c", "--init", str(tmp_path / "b" / "irn.x4.safetensors"))
     assert result.exit_code == 0, result.output
     card = json.loads((tmp_path / "c" / "irn.x4-jpeg.json").read_text())
@@ -106,26 +116,26 @@ def test_a_model_started_from_another_models_weights_inherits_its_lineage(tmp_pa
 
 
 def test_super_resolution_patches_line_up_with_their_targets(tmp_path):
-    from pixrescue.training.resolution_tasks import SuperResolutionTask
+    from pixrescue.training.recipes.super_resolution import SuperResolutionRecipe
     from pixrescue.training.train import TrainConfig
 
     make_folder(tmp_path / "clean")
-    task = SuperResolutionTask(TrainConfig(model="edsr.sr-x234", data=[str(tmp_path / "clean")], patch=48,
+    recipe = SuperResolutionRecipe(TrainConfig(model="edsr.sr-x234", data=[str(tmp_path / "clean")], patch=48,
                                            max_side=0))
-    x, y, scale = task.sample(4, np.random.default_rng(0))
+    x, y, scale = recipe.sample(4, np.random.default_rng(0))
     assert y.shape[2] == x.shape[2] * scale == 48 // scale * scale
     enlarged = torch.nn.functional.interpolate(x, scale_factor=scale, mode="bicubic", align_corners=False)
     assert (enlarged - y).abs().mean() < 0.06  # the same place of the same picture
 
 
 def test_enlarged_input_networks_mix_scales_in_a_batch_and_stay_aligned(tmp_path):
-    from pixrescue.training.resolution_tasks import SuperResolutionTask
+    from pixrescue.training.recipes.super_resolution import SuperResolutionRecipe
     from pixrescue.training.train import TrainConfig
 
     make_folder(tmp_path / "clean")
-    task = SuperResolutionTask(TrainConfig(model="vdsr.sr-x234", data=[str(tmp_path / "clean")], patch=40,
+    recipe = SuperResolutionRecipe(TrainConfig(model="vdsr.sr-x234", data=[str(tmp_path / "clean")], patch=40,
                                            max_side=0))
-    x, y, scale = task.sample(12, np.random.default_rng(0))
+    x, y, scale = recipe.sample(12, np.random.default_rng(0))
     assert scale is None and x.shape == y.shape == (12, 1, 36, 36)  # a side every scale divides
     assert ((x - y).abs().mean(dim=(1, 2, 3)) < 0.06).all()  # each patch: the same place, enlarged
 
@@ -139,34 +149,36 @@ def test_asking_for_a_gpu_that_torch_does_not_see_is_a_clear_usage_error(tmp_pat
     assert not (tmp_path / "out").exists()
 
 
-def test_a_tasks_sample_moves_to_the_training_device_whole():
+def test_a_recipes_sample_moves_to_the_training_device_whole():
     from pixrescue.training.train import _to_device
 
     qualities = np.array([70, 90])
     x, kept, extra = _to_device((torch.zeros(2, 3), qualities, {"q": torch.ones(2)}), "meta")
     assert x.device.type == "meta" and extra["q"].device.type == "meta"
-    assert kept is qualities  # not a tensor: left as the task made it
+    assert kept is qualities  # not a tensor: left as the recipe made it
 
 
 def test_the_rescalers_guide_weight_can_be_chosen_and_weighs_the_small_pictures_distance(tmp_path):
-    from pixrescue.training.resolution_tasks import RescalingTask, bicubic_downscale
+    from pixrescue.training.recipes.rescaling import RescalingConfig, RescalingRecipe, bicubic_downscale
     from pixrescue.training.train import TrainConfig
 
     make_folder(tmp_path / "clean")
-    tasks = {weight: RescalingTask(TrainConfig(model="irn.x2", data=[str(tmp_path / "clean")], patch=32,
-                                               max_side=0, guide_weight=weight)) for weight in (None, 40.0)}
-    assert tasks[None].guide_weight == RescalingTask.GUIDE_WEIGHT[2] and tasks[40.0].guide_weight == 40.0
+    recipes = {weight: RescalingRecipe(TrainConfig(model="irn.x2", data=[str(tmp_path / "clean")], patch=32,
+                                                   max_side=0, recipe=RescalingConfig(guide_weight=weight)))
+               for weight in (None, 40.0)}
+    assert recipes[None].guide_weight == RescalingRecipe.GUIDE_WEIGHT[2] and recipes[40.0].guide_weight == 40.0
     model = MODELS["irn.x2"].build()
-    batch = tasks[None].sample(2, np.random.default_rng(0))
+    batch = recipes[None].sample(2, np.random.default_rng(0))
     losses = {}
-    for weight, task in tasks.items():
+    for weight, recipe in recipes.items():
         torch.manual_seed(0)  # the same draw of z for both
-        losses[weight] = task.loss(model, batch).item()
+        losses[weight] = recipe.loss(model, batch).item()
     x = batch[0]
     small, _ = model(x)
     distance = (((small - bicubic_downscale(x, 2)) ** 2).sum() / x.shape[0]).item()
     assert distance > 0
-    assert losses[40.0] - losses[None] == pytest.approx((40.0 - RescalingTask.GUIDE_WEIGHT[2]) * distance, rel=1e-3)
+    assert losses[40.0] - losses[None] == pytest.approx((40.0 - RescalingRecipe.GUIDE_WEIGHT[2]) * distance,
+                                                        rel=1e-3)
 
     result = CliRunner().invoke(main, [
         "train", "irn.x2", "--data", str(tmp_path / "clean"), "--out", str(tmp_path / "out"),
@@ -177,3 +189,42 @@ def test_the_rescalers_guide_weight_can_be_chosen_and_weighs_the_small_pictures_
     assert card["training"]["config"]["guide_weight"] == 10.0 and "weight 10.0" in card["training"]["target"]
     result = train(tmp_path, "--steps", "1", "--guide-weight", "10")  # not a rescaling model
     assert result.exit_code == 2 and "rescaling models" in result.output
+
+
+def test_only_estimator_trains_the_blind_models_estimator_alone_from_a_fresh_start(tmp_path):
+    make_folder(tmp_path / "clean")
+    shipped = MODELS["qgunet.jpeg-blind"]
+    from pixrescue.zoo import weights_path
+
+    init = weights_path("qgunet.jpeg-blind")
+    result = CliRunner().invoke(main, [
+        "train", "qgunet.jpeg-blind", "--data", str(tmp_path / "clean"), "--out", str(tmp_path / "out"),
+        "--run-dir", str(tmp_path / "run"), "--batch", "2", "--patch", "32", "--steps", "1", "--val-every", "1",
+        "--threads", "1", "--workers", "0", "--only", "estimator", "--init", str(init)])
+    assert result.exit_code == 0, result.output
+    assert "starting fresh: estimator." in result.output
+    before, after = load_file(str(init)), load_file(str(tmp_path / "out" / "qgunet.jpeg-blind.safetensors"))
+    estimator = {k for k in after if k.startswith("estimator.")}
+    assert estimator and set(after) == set(shipped.build().state_dict())
+    assert all(torch.equal(after[k], before[k]) for k in after if k not in estimator)  # the restorer stays frozen
+    assert not any(torch.equal(after[k], before[k]) for k in estimator if k.endswith("weight"))
+    card = json.loads((tmp_path / "out" / "qgunet.jpeg-blind.json").read_text())
+    assert card["training"]["config"]["only"] == "estimator" and "quality" not in card["training"]["config"]
+
+    result = train(tmp_path, "--steps", "1", "--only", "estimator")  # srcnn has no estimator
+    assert result.exit_code == 2 and "blind JPEG model" in result.output
+
+
+def test_a_config_carries_its_recipes_options_and_no_others():
+    from pixrescue.training.recipes.jpeg import SeedJpegConfig
+    from pixrescue.training.recipes.rescaling import RescalingConfig
+    from pixrescue.training.train import TrainConfig
+
+    config = TrainConfig.from_options("srcnn.jpeg-q10-gray", quality=20, batch=8)
+    assert config.recipe == SeedJpegConfig(quality=20) and config.batch == 8
+    assert config.record()["quality"] == 20 and "recipe" not in config.record()
+    assert TrainConfig(model="irn.x2").recipe == RescalingConfig()
+    with pytest.raises(TypeError):
+        TrainConfig.from_options("edsr.sr-x234", quality=20)
+    with pytest.raises(TypeError):
+        TrainConfig(model="irn.x2", recipe=SeedJpegConfig())

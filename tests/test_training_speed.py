@@ -22,8 +22,9 @@ from skimage import data
 from pixrescue import zoo
 from pixrescue.training import machine
 from pixrescue.training.data import SampleStream, batch_rng, load_clean_images
-from pixrescue.training.resolution_tasks import RescalingTask, SuperResolutionTask
-from pixrescue.training.tasks import SeedJpegTask
+from pixrescue.training.recipes.jpeg import SeedJpegRecipe
+from pixrescue.training.recipes.rescaling import RescalingRecipe
+from pixrescue.training.recipes.super_resolution import SuperResolutionRecipe
 from pixrescue.training.train import TrainConfig, _learning_rate, fit_steps, train_step
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,15 +50,15 @@ def same(a, b) -> bool:
 
 def test_a_bf16_step_and_an_fp32_step_on_the_same_batch_give_close_losses(clean):
     torch.set_num_threads(1)
-    task = SeedJpegTask(TrainConfig(model="srcnn.jpeg-q10-gray", data=[str(clean)], patch=24))
-    batch = task.sample(4, batch_rng(0, 0))
+    recipe = SeedJpegRecipe(TrainConfig(model="srcnn.jpeg-q10-gray", data=[str(clean)], patch=24))
+    batch = recipe.sample(4, batch_rng(0, 0))
     torch.manual_seed(0)
     fresh = zoo.get_spec("srcnn.jpeg-q10-gray").build()
     losses, after = {}, {}
     for precision in ("fp32", "bf16"):
         model = copy.deepcopy(fresh)
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-        losses[precision] = float(train_step(model, optimizer, task, batch, "cpu", precision))
+        losses[precision] = float(train_step(model, optimizer, recipe, batch, "cpu", precision))
         after[precision] = model
     assert losses["fp32"] > 0
     assert abs(losses["bf16"] - losses["fp32"]) / losses["fp32"] < 0.03
@@ -71,21 +72,21 @@ def test_a_bf16_step_and_an_fp32_step_on_the_same_batch_give_close_losses(clean)
 
 
 def test_batches_are_the_same_with_and_without_workers_and_after_a_resume(clean):
-    tasks = [
-        SeedJpegTask(TrainConfig(model="srcnn.jpeg-q10-gray", data=[str(clean)], patch=24)),
-        SuperResolutionTask(TrainConfig(model="edsr.sr-x234", data=[str(clean)], patch=24, max_side=0)),
-        RescalingTask(TrainConfig(model="irn.x2", data=[str(clean)], patch=24, max_side=0)),
+    recipes = [
+        SeedJpegRecipe(TrainConfig(model="srcnn.jpeg-q10-gray", data=[str(clean)], patch=24)),
+        SuperResolutionRecipe(TrainConfig(model="edsr.sr-x234", data=[str(clean)], patch=24, max_side=0)),
+        RescalingRecipe(TrainConfig(model="irn.x2", data=[str(clean)], patch=24, max_side=0)),
     ]
-    for task in tasks:
-        with SampleStream(task, 3, seed=5, workers=0) as inline:
+    for recipe in recipes:
+        with SampleStream(recipe, 3, seed=5, workers=0) as inline:
             expected = [next(inline) for _ in range(4)]
-        with SampleStream(task, 3, seed=5, workers=2) as workers:
+        with SampleStream(recipe, 3, seed=5, workers=2) as workers:
             got = [next(workers) for _ in range(4)]
-        assert all(same(a, b) for a, b in zip(expected, got)), type(task).__name__
+        assert all(same(a, b) for a, b in zip(expected, got)), type(recipe).__name__
         assert not same(expected[0], expected[1])  # each step draws its own batch
-        with SampleStream(task, 3, seed=5, start=2, workers=0) as resumed:
+        with SampleStream(recipe, 3, seed=5, start=2, workers=0) as resumed:
             assert same(next(resumed), expected[2])
-        with SampleStream(task, 3, seed=6, workers=0) as other:
+        with SampleStream(recipe, 3, seed=6, workers=0) as other:
             assert not same(next(other), expected[0])
 
 
@@ -189,20 +190,20 @@ def test_auto_precision_keeps_fp32_where_bf16_changes_the_loss(clean, monkeypatc
     torch.set_num_threads(1)
     monkeypatch.setattr(machine, "cpu_has_bf16", lambda: True)  # as on a processor with AMX
     # FSRCNN's last layer writes the picture: bf16's 8-bit mantissa shows in its loss.
-    task = SuperResolutionTask(TrainConfig(model="fsrcnn.sr-x2", data=[str(clean)], patch=48, max_side=0))
-    batch = task.sample(2, batch_rng(0, 0))
+    recipe = SuperResolutionRecipe(TrainConfig(model="fsrcnn.sr-x2", data=[str(clean)], patch=48, max_side=0))
+    batch = recipe.sample(2, batch_rng(0, 0))
     model = zoo.get_spec("fsrcnn.sr-x2").build()
     model.load_state_dict(zoo.load_model("fsrcnn.sr-x2").state_dict())
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    assert training.bf16_loss_change(model, task, batch, "cpu") > training.BF16_TOLERANCE
-    choices = training._choose(model, task, batch, 0.01, "cpu", "auto", 1, 0, False)
+    assert training.bf16_loss_change(model, recipe, batch, "cpu") > training.BF16_TOLERANCE
+    choices = training._choose(model, recipe, batch, 0.01, "cpu", "auto", 1, 0, False)
     assert choices.precision == "fp32" and "bf16 moved" in choices.notes[0]
     assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())  # measuring changed nothing
     # SRCNN's JPEG remover barely moves: bf16 is kept.
-    task = SeedJpegTask(TrainConfig(model="srcnn.jpeg-q10-gray", data=[str(clean)], patch=24))
-    batch = task.sample(4, batch_rng(0, 0))
+    recipe = SeedJpegRecipe(TrainConfig(model="srcnn.jpeg-q10-gray", data=[str(clean)], patch=24))
+    batch = recipe.sample(4, batch_rng(0, 0))
     model = zoo.get_spec("srcnn.jpeg-q10-gray").build()
-    assert training._choose(model, task, batch, 0.01, "cpu", "auto", 1, 0, False).precision == "bf16"
+    assert training._choose(model, recipe, batch, 0.01, "cpu", "auto", 1, 0, False).precision == "bf16"
 
 
 def test_a_checkpoint_from_before_per_step_seeds_still_resumes(clean, tmp_path):
@@ -221,6 +222,7 @@ def test_a_checkpoint_from_before_per_step_seeds_still_resumes(clean, tmp_path):
     state = torch.load(checkpoint, weights_only=True)
     for key in ("batch_seeds", "lineage"):
         del state[key]
+    state["config"].update(quality=10, target="q100", only="all", guide_weight=None)  # every option, flat
     state["numpy_rng"] = np.random.default_rng(0).bit_generator.state  # what the old loop saved
     for entry in state["runs"]:
         for key in ("cpu", "precision", "threads", "workers", "patches_per_second"):

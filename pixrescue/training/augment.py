@@ -1,6 +1,6 @@
 """Random copies of a picture as they turn up in a meme folder: recompressed,
 resized, cropped, re-shared several times, captioned, mirrored, recoloured.
-The embeddings learn to see through these (``training/tasks.py``)."""
+The embeddings learn to see through these (``training/recipes/embedding.py``)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """A training campaign in one command: ``pixrescue train --plan FILE --minutes M``.
 
 The plan (JSON) lists models, each with its training options (the fields of
-``TrainConfig``, as ``pixrescue train`` takes them) and a share of the time::
+``TrainConfig`` and of its recipe's config, as ``pixrescue train`` takes them) and a share of the time::
 
     {"data": ["../shared/data/train"],          # default for every model
      "margin_db": 0.01,                           # improvement needed to replace the shipped weights
@@ -16,8 +16,8 @@ passes on to the later ones):
 
 1. its run folder (``runs/campaign/MODEL``) is resumed from its checkpoint, or
    the first time started from the shipped weights (``--init``);
-2. the shipped weights are judged on the task's held-out pictures (the
-   task's own ``validate``: mean PSNR of the output, ``psnr_output``), which
+2. the shipped weights are judged on the recipe's held-out pictures (the
+   recipe's own ``validate``: mean PSNR of the output, ``psnr_output``), which
    also measures what a validation costs;
 3. the run trains for the rest of its share: its ``steps`` from the plan, or
    as many as the measured speed fits in the time, under a cosine that starts
@@ -34,22 +34,22 @@ Paths in the plan are relative to the working directory, as on the command line.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-from .. import zoo
-from .tasks import TASKS
-from .train import TrainConfig, _log, train
+from .. import cards, zoo
+from ..atomic import write_atomically
+from . import recipes
+from .train import TrainConfig, _log, option_names, train
 
 MARGIN_DB = 0.01
 JUDGE = "psnr_output"
-# The options a plan may set: TrainConfig's, less the ones the campaign sets itself.
-OPTIONS = {f.name for f in fields(TrainConfig)} - {"model", "lr_cycle_start"}
+# The options the campaign sets itself: a plan may set the others of TrainConfig and of the model's recipe.
+CAMPAIGN_SETS = {"model", "lr_cycle_start"}
 # Shorter shares are skipped: loading, judging and measuring would leave no time to train.
 MIN_SECONDS = 20.0
 
@@ -69,7 +69,7 @@ class Entry:
         options = {"lr_schedule": "cosine", **self.options, **(self.cuda if device == "cuda" else {})}
         if "betas" in options:
             options["betas"] = tuple(options["betas"])
-        return TrainConfig(model=self.model, **options)
+        return TrainConfig.from_options(self.model, **options)
 
 
 @dataclass
@@ -103,10 +103,11 @@ def load_plan(path: Path) -> Plan:
                             "pixrescue train")
         unknown = set(item) - {"model", "share", "options", "cuda"}
         options, cuda = dict(item.get("options", {})), dict(item.get("cuda", {}))
-        unknown |= {f"options.{k}" for k in set(options) - OPTIONS} | {f"cuda.{k}" for k in set(cuda) - OPTIONS}
+        known = option_names(name) - CAMPAIGN_SETS
+        unknown |= {f"options.{k}" for k in set(options) - known} | {f"cuda.{k}" for k in set(cuda) - known}
         if unknown:
             raise PlanError(f"{path}: {name}: unknown {', '.join(sorted(unknown))} (options: "
-                            f"{', '.join(sorted(OPTIONS))})")
+                            f"{', '.join(sorted(known))})")
         options.setdefault("data", list(data))
         if not options["data"]:
             raise PlanError(f"{path}: {name}: no training data (\"data\" in the plan or in its options)")
@@ -120,9 +121,9 @@ def load_plan(path: Path) -> Plan:
     return Plan(entries, float(raw.get("margin_db", MARGIN_DB)), Path(path))
 
 
-def judge(task, model: torch.nn.Module) -> dict:
-    """The task's validation of ``model`` on its held-out pictures (CPU, fp32)."""
-    return task.validate(model.cpu().float())
+def judge(recipe, model: torch.nn.Module) -> dict:
+    """The recipe's validation of ``model`` on its held-out pictures (CPU, fp32)."""
+    return recipe.validate(model.cpu().float())
 
 
 def shipped_model(name: str, weights_dir: Path) -> torch.nn.Module | None:
@@ -144,19 +145,16 @@ def _replace(name: str, run_dir: Path, weights_dir: Path, card: dict) -> None:
     """The candidate's weights and card over the shipped ones, each atomically.
     The benchmark figures of the shipped card (``metrics``) described the old
     weights: they are kept under another name until the benchmarks are run again."""
-    weights, card_file = zoo.weights_path(name, weights_dir), zoo.card_path(name, weights_dir)
+    weights, card_file = zoo.weights_path(name, weights_dir), cards.card_path(name, weights_dir)
     try:
-        old = json.loads(card_file.read_text()).get("metrics") if card_file.exists() else None
+        old = cards.read(card_file, missing={}).get("metrics")
     except ValueError:
         old = None
     if old:
         card = {**card, "metrics": {}, "metrics_of_the_replaced_weights": old}
-    parts = weights.with_name(f".{weights.name}.part"), card_file.with_name(f".{card_file.name}.part")
-    weights_dir.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(zoo.weights_path(name, run_dir), parts[0])
-    parts[1].write_text(json.dumps(card, indent=2) + "\n")
-    os.replace(parts[0], weights)
-    os.replace(parts[1], card_file)
+    with open(zoo.weights_path(name, run_dir), "rb") as candidate:
+        write_atomically(weights, lambda stream: shutil.copyfileobj(candidate, stream))
+    cards.write(card_file, card)
 
 
 def _checkpoint_step(run_dir: Path) -> int | None:
@@ -194,17 +192,17 @@ def run_campaign(plan: Plan, minutes: float, weights_dir: Path = zoo.WEIGHTS_DIR
                                                               else f"a new run in {run_dir} from {init or 'scratch'}"))
 
         _log(f"loading images from {', '.join(config.data)}")
-        task = TASKS[zoo.get_spec(name).trainer](config)
+        recipe = recipes.build(config)
         began = time.perf_counter()
         shipped = shipped_model(name, weights_dir)
-        before = judge(task, shipped) if shipped is not None else None
+        before = judge(recipe, shipped) if shipped is not None else None
         validation_seconds = time.perf_counter() - began
         if before is not None:
             _log(f"{name}: the shipped weights: {JUDGE} {before[JUDGE]:.4f} on {before.get('images')} held-out "
                  f"pictures ({validation_seconds:.1f} s)")
         fit = not session_steps
         card = train(config, out_dir=run_dir, run_dir=run_dir, init=init, command=command, device=device,
-                     precision=precision, threads=threads, workers=workers, channels_last=None, task=task,
+                     precision=precision, threads=threads, workers=workers, channels_last=None, recipe=recipe,
                      deadline=deadline - 2 - (0 if fit else validation_seconds), fit_to_time=fit,
                      validation_seconds=validation_seconds,
                      note={"campaign": str(plan.path) if plan.path else None, "share_seconds": round(seconds)})
@@ -220,8 +218,7 @@ def run_campaign(plan: Plan, minutes: float, weights_dir: Path = zoo.WEIGHTS_DIR
         card["judge"] = {"metric": JUDGE, "candidate": after, "shipped": None if before is None else before[JUDGE],
                          "margin_db": plan.margin, "replaced_shipped": replace, "reason": reason,
                          "at_step": card["training"]["steps_done"], "time": time.strftime("%Y-%m-%d %H:%M:%S")}
-        candidate_card = zoo.card_path(name, run_dir)
-        candidate_card.write_text(json.dumps(card, indent=2) + "\n")
+        cards.write(cards.card_path(name, run_dir), card)
         if replace:
             _replace(name, run_dir, weights_dir, card)
             _log(f"{name}: replaced {zoo.weights_path(name, weights_dir)} and its card: {reason} (its "

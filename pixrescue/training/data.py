@@ -157,19 +157,19 @@ def _thaw(item):
     return item
 
 
-_WORKER_TASK = None
+_WORKER_RECIPE = None
 
 
-def _start_worker(task, parent: int) -> None:
-    """In each worker: the task (inherited through fork, not pickled), one torch
+def _start_worker(recipe, parent: int) -> None:
+    """In each worker: the recipe (inherited through fork, not pickled), one torch
     thread, Ctrl-C left to the main process (which stops the workers itself)
     and SIGTERM's default action, so that stopping a worker stops it; on Linux
     the worker also ends when the main process dies, even killed outright."""
     import os
     import signal
 
-    global _WORKER_TASK
-    _WORKER_TASK = task
+    global _WORKER_RECIPE
+    _WORKER_RECIPE = recipe
     torch.set_num_threads(1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -185,20 +185,20 @@ def _start_worker(task, parent: int) -> None:
 
 
 def _make_batch(batch: int, seed: int, step: int):
-    return _freeze(_WORKER_TASK.sample(batch, batch_rng(seed, step)))
+    return _freeze(_WORKER_RECIPE.sample(batch, batch_rng(seed, step)))
 
 
 class SampleStream:
-    """Batch ``start``, ``start + 1``, ... of ``task`` (``task.sample(batch, batch_rng(seed, step))``).
+    """Batch ``start``, ``start + 1``, ... of ``recipe`` (``recipe.sample(batch, batch_rng(seed, step))``).
 
     ``workers`` = 0 makes each batch when it is asked for; more start that many
-    processes (forked: they share the task's decoded pictures) which make the
+    processes (forked: they share the recipe's decoded pictures) which make the
     next batches while the training steps run, ``2 * workers`` ahead at most.
     The order and the content are the same either way.  Use it as a context
     manager, or call ``close``."""
 
-    def __init__(self, task, batch: int, seed: int, start: int = 0, workers: int = 0) -> None:
-        self.task, self.batch, self.seed, self.next_step = task, batch, seed, start
+    def __init__(self, recipe, batch: int, seed: int, start: int = 0, workers: int = 0) -> None:
+        self.recipe, self.batch, self.seed, self.next_step = recipe, batch, seed, start
         self.workers = workers
         self._pending: collections.deque = collections.deque()
         self._pool = None
@@ -210,7 +210,7 @@ class SampleStream:
             if method is None:
                 raise RuntimeError("sample workers need the 'fork' start method (Linux, macOS); use --workers 0")
             self._pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method),
-                                             initializer=_start_worker, initargs=(task, os.getpid()))
+                                             initializer=_start_worker, initargs=(recipe, os.getpid()))
             self._submitted = start
 
     def __iter__(self):
@@ -220,7 +220,7 @@ class SampleStream:
         step = self.next_step
         self.next_step += 1
         if self._pool is None:
-            return self.task.sample(self.batch, batch_rng(self.seed, step))
+            return self.recipe.sample(self.batch, batch_rng(self.seed, step))
         while self._submitted < step + 2 * self.workers:
             self._pending.append(self._pool.submit(_make_batch, self.batch, self.seed, self._submitted))
             self._submitted += 1

@@ -14,35 +14,40 @@ making a batch is worth a core (``machine.py``; measured at the start of each
 run, see ``_choose``).  Batch k is drawn from its own seed (``data.batch_rng``),
 so it is the same with or without workers and after a resume.  SIGTERM and
 SIGINT stop a run at the end of its step, with its checkpoint saved.
+
+What each model learns is its recipe (``recipe.Recipe``, one file per family
+in ``recipes/``), which also says which parameters train: the loop knows no
+network's parameter names.  Cards go through ``pixrescue.cards``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import math
-import os
 import signal
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
+import safetensors.torch
 import torch
-from safetensors.torch import save_file
 
-from .. import zoo
-from . import machine
+from .. import cards, zoo
+from ..atomic import write_atomically
+from . import machine, recipes
 from .data import SampleStream, batch_rng
-from .tasks import TASKS
+from .recipe import Recipe
 
 
 @dataclass
 class TrainConfig:
+    """What every run has; ``recipe`` holds the options of the model's recipe
+    (its config class in ``recipes.RECIPES``; None: that class's defaults)."""
+
     model: str
     data: list[str] = field(default_factory=list)
-    quality: int = 10
-    target: str = "q100"
     max_side: int = 320
     patch: int = 64
     batch: int = 256
@@ -56,9 +61,34 @@ class TrainConfig:
     val_every: int = 250
     checkpoint_every: int = 50
     seed: int = 0
-    only: str = "all"  # "estimator": train the blind model's quality estimator alone, the rest frozen
-    guide_weight: float | None = None  # rescaling: weight of the small picture's pull to bicubic (None: the task's)
     lr_cycle_start: int = 0  # the step where the cosine starts (a campaign's session decays over its own steps)
+    recipe: Any = None
+
+    def __post_init__(self) -> None:
+        wanted = recipes.registered(self.model).config
+        if self.recipe is None:
+            self.recipe = wanted()
+        elif type(self.recipe) is not wanted:
+            raise TypeError(f"{self.model} is trained with a {wanted.__name__}, not a {type(self.recipe).__name__}")
+
+    @classmethod
+    def from_options(cls, model: str, **options: Any) -> "TrainConfig":
+        """From flat options (a plan's): this class's fields and those of the model's recipe config."""
+        recipe_fields = {f.name for f in fields(recipes.registered(model).config)}
+        recipe = recipes.registered(model).config(**{k: v for k, v in options.items() if k in recipe_fields})
+        return cls(model=model, recipe=recipe, **{k: v for k, v in options.items() if k not in recipe_fields})
+
+    def record(self) -> dict[str, Any]:
+        """The flat record of the checkpoint and the card: the run's fields, then the recipe's."""
+        own = asdict(self)
+        del own["recipe"]
+        return {**own, **asdict(self.recipe)}
+
+
+def option_names(model: str) -> set[str]:
+    """The options a run of ``model`` takes: ``TrainConfig``'s fields and its recipe config's."""
+    own = {f.name for f in fields(TrainConfig)} - {"recipe"}
+    return own | {f.name for f in fields(recipes.registered(model).config)}
 
 
 # bf16 is kept only where the loss of the first batch stays within this
@@ -92,12 +122,6 @@ def _learning_rate(config: TrainConfig, step: int, total: int) -> float:
         progress = (step - start) / max(total - start, 1)
         return floor + 0.5 * (config.lr - floor) * (1 + math.cos(math.pi * min(max(progress, 0.0), 1.0)))
     return config.lr
-
-
-def _save_atomically(write, path: Path) -> None:
-    temporary = path.with_name(f".{path.name}.part")
-    write(temporary)
-    os.replace(temporary, path)
 
 
 class _StopSignals:
@@ -138,12 +162,12 @@ def autocast(device: str, precision: str):
     return contextlib.nullcontext()
 
 
-def train_step(model, optimizer, task, batch, device: str, precision: str = "fp32",
+def train_step(model, optimizer, recipe, batch, device: str, precision: str = "fp32",
                channels_last: bool = False) -> torch.Tensor:
-    """One optimizer step on ``batch`` (a task's sample, on the CPU); returns the loss, detached."""
+    """One optimizer step on ``batch`` (a recipe's sample, on the CPU); returns the loss, detached."""
     batch = _to_device(batch, device, channels_last)
     with autocast(device, precision):
-        loss = task.loss(model, batch)
+        loss = recipe.loss(model, batch)
     optimizer.zero_grad(set_to_none=True)
     loss.float().backward()
     optimizer.step()
@@ -169,7 +193,7 @@ def _untouched(model: torch.nn.Module, device: str):
                     value.copy_(buffers[name])
 
 
-def time_pass(model, task, batch, device: str, precision: str, channels_last: bool, repeats: int = 2) -> float:
+def time_pass(model, recipe, batch, device: str, precision: str, channels_last: bool, repeats: int = 2) -> float:
     """Seconds of one forward and backward pass on ``batch``, the network's
     weights and the batch in that layout: the best of ``repeats`` after a
     warm-up pass (which builds the kernels' plans).  The network is left
@@ -182,7 +206,7 @@ def time_pass(model, task, batch, device: str, precision: str, channels_last: bo
             _sync(device)
             began = time.perf_counter()
             with autocast(device, precision):
-                loss = task.loss(model, x)
+                loss = recipe.loss(model, x)
             loss.float().backward()
             _sync(device)
             if i:
@@ -191,16 +215,16 @@ def time_pass(model, task, batch, device: str, precision: str, channels_last: bo
     return best
 
 
-def prefer_channels_last(model, task, batch, device: str, precision: str) -> tuple[bool, float, float]:
+def prefer_channels_last(model, recipe, batch, device: str, precision: str) -> tuple[bool, float, float]:
     """Whether channels-last tensors make a forward and backward pass on
     ``batch`` faster by more than ``LAYOUT_MARGIN`` (a tie keeps the contiguous
     layout); with the two timings."""
-    plain = time_pass(model, task, batch, device, precision, False)
-    dense = time_pass(model, task, batch, device, precision, True)
+    plain = time_pass(model, recipe, batch, device, precision, False)
+    dense = time_pass(model, recipe, batch, device, precision, True)
     return dense < (1 - LAYOUT_MARGIN) * plain, plain, dense
 
 
-def bf16_loss_change(model, task, batch, device: str) -> float:
+def bf16_loss_change(model, recipe, batch, device: str) -> float:
     """Relative change of the loss of ``batch`` under bf16 autocast, against fp32."""
     x = _to_device(batch, device)
     losses = []
@@ -208,7 +232,7 @@ def bf16_loss_change(model, task, batch, device: str) -> float:
         for precision in ("fp32", "bf16"):
             torch.manual_seed(0)
             with autocast(device, precision):
-                losses.append(float(task.loss(model, x).float()))
+                losses.append(float(recipe.loss(model, x).float()))
     return abs(losses[1] - losses[0]) / max(abs(losses[0]), 1e-12)
 
 
@@ -244,7 +268,7 @@ class Choices:
     notes: list[str] = field(default_factory=list)
 
 
-def _choose(model, task, first_batch, sample_seconds: float, device: str, precision: str, threads: int | None,
+def _choose(model, recipe, first_batch, sample_seconds: float, device: str, precision: str, threads: int | None,
             workers: int | None, channels_last: bool | None) -> Choices:
     """Settle what was left to the machine, measuring on the run's first batch.
 
@@ -256,7 +280,7 @@ def _choose(model, task, first_batch, sample_seconds: float, device: str, precis
     - workers on a CPU (``None``, with ``threads`` not given): a worker takes a
       core from the steps, so it is started when the step it would slow down,
       measured with one thread fewer, is still shorter than making a batch plus
-      a step with all of them (on 2 cores only a task whose batches cost about
+      a step with all of them (on 2 cores only a recipe whose batches cost about
       a step gains); on a GPU, as many workers as the cores leave, and all the
       cores as threads for the validations, which run on the CPU.
     """
@@ -265,7 +289,7 @@ def _choose(model, task, first_batch, sample_seconds: float, device: str, precis
     asked = precision
     precision = machine.resolve_precision(precision, device)
     if precision == "bf16":
-        change = bf16_loss_change(model, task, first_batch, device)
+        change = bf16_loss_change(model, recipe, first_batch, device)
         if asked == "auto" and change > BF16_TOLERANCE:
             precision = "fp32"
             notes.append(f"fp32: bf16 moved the first batch's loss by {change:.1%}")
@@ -279,16 +303,16 @@ def _choose(model, task, first_batch, sample_seconds: float, device: str, precis
     layout = bool(channels_last)
     step_seconds = None
     if channels_last is None and _has_images(first_batch):
-        layout, plain, dense = prefer_channels_last(model, task, first_batch, device, precision)
+        layout, plain, dense = prefer_channels_last(model, recipe, first_batch, device, precision)
         step_seconds = min(plain, dense)
         notes.append(f"{'channels-last' if layout else 'contiguous'} tensors "
                      f"(a pass: {plain:.3g} s contiguous, {dense:.3g} s channels-last)")
     if workers is None:  # a CPU with a core to spare: measure
         if step_seconds is None:
-            step_seconds = time_pass(model, task, first_batch, device, precision, layout)
+            step_seconds = time_pass(model, recipe, first_batch, device, precision, layout)
         spare = min(cores // 2, max(1, math.ceil(sample_seconds / max(step_seconds, 1e-9))))
         torch.set_num_threads(cores - spare)
-        fewer = time_pass(model, task, first_batch, device, precision, layout)
+        fewer = time_pass(model, recipe, first_batch, device, precision, layout)
         inline, overlapped = sample_seconds + step_seconds, max(fewer, sample_seconds / spare)
         workers = spare if overlapped < 0.95 * inline else 0
         notes.append(f"{workers} sample worker{'s' if workers != 1 else ''} (a batch: {sample_seconds:.3g} s to "
@@ -318,7 +342,7 @@ def train(
     threads: int | None = None,
     workers: int | None = 0,
     channels_last: bool | None = None,
-    task=None,
+    recipe: Recipe | None = None,
     deadline: float | None = None,
     fit_to_time: bool = False,
     validation_seconds: float | None = None,
@@ -327,12 +351,12 @@ def train(
     """Train ``config.model``; resume from ``run_dir/checkpoint.pt`` when present.
     Returns the model card written beside the weights in ``out_dir``.
 
-    ``device``: where the training steps run ("cpu" or "cuda"); the tasks'
+    ``device``: where the training steps run ("cpu" or "cuda"); the recipes'
     samples are made on the CPU and moved there, and validation, the saved
     weights and the card are always computed on the CPU, so a run moves
     between machines through its checkpoint.  ``precision`` ("fp32", "bf16",
     "auto"), ``threads``, ``workers`` and ``channels_last``: ``None`` (or
-    "auto") leaves them to the machine (``_choose``).  ``task``: one already
+    "auto") leaves them to the machine (``_choose``).  ``recipe``: one already
     built from ``config`` (a campaign's, which judged the shipped weights on
     it).  ``deadline`` (``time.time()``) or ``max_minutes`` (from the start of
     the steps) stop the run and save; with ``fit_to_time`` the number of steps
@@ -348,12 +372,12 @@ def train(
     if device == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed patch sizes: let cuDNN pick its fastest kernels
 
-    if task is None:
+    if recipe is None:
         _log(f"loading images from {', '.join(config.data)}")
-        task = TASKS[spec.trainer](config)
-    per_epoch = task.patches_per_epoch()
+        recipe = recipes.build(config)
+    per_epoch = recipe.patches_per_epoch()
     total = config.steps or max(1, math.ceil(config.epochs * per_epoch / config.batch))
-    _log(f"{task.train_images} training images ({per_epoch} patches per epoch), "
+    _log(f"{recipe.train_images} training images ({per_epoch} patches per epoch), "
          f"steps of {config.batch}: {'as many as fit in the time' if fit_to_time else total}")
 
     model = spec.build()
@@ -364,22 +388,22 @@ def train(
 
         wanted = model.state_dict()
         state = {k: v for k, v in load_file(str(init)).items()
-                 if k in wanted and v.shape == wanted[k].shape
-                 and not (config.only == "estimator" and k.startswith("estimator."))}
+                 if k in wanted and v.shape == wanted[k].shape and not recipe.starts_fresh(k)}
         model.load_state_dict(state, strict=False)
         loaded = bool(state)
         fresh = sorted(set(wanted) - set(state))
         _log(f"initialised from {init}" + (f"; starting fresh: {', '.join(fresh)}" if fresh else ""))
         # The card of the weights it started from (the same model resumed, or another whose tensors
         # fit, such as irn.x4-jpeg from irn.x4) carries on as this card's lineage, newest first.
-        if loaded and zoo.card_path(init.stem, init.parent).exists():
-            previous = json.loads(zoo.card_path(init.stem, init.parent).read_text())
+        if loaded and cards.beside(init).exists():
+            previous = cards.read(cards.beside(init))
             lineage = [previous["training"], *previous.get("lineage", [])]
-    if config.only == "estimator":
-        for name, parameter in model.named_parameters():
-            parameter.requires_grad_(name.startswith("estimator."))
+    trainable = list(recipe.trainable(model))
+    chosen = {id(p) for p in trainable}
+    for parameter in model.parameters():
+        parameter.requires_grad_(id(parameter) in chosen)  # the rest is frozen
     model.to(device)  # before the optimizer's state is loaded, which follows its parameters' device
-    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=config.lr, betas=config.betas, eps=config.eps)
+    optimizer = torch.optim.Adam(trainable, lr=config.lr, betas=config.betas, eps=config.eps)
     step, elapsed, history, patches_seen, runs = 0, 0.0, [], 0, []
     checkpoint = run_dir / "checkpoint.pt"
     if checkpoint.exists():
@@ -409,10 +433,10 @@ def train(
 
     # The first batch, made here and timed: the machine's choices measure on it.
     began = time.perf_counter()
-    first = task.sample(config.batch, batch_rng(config.seed, step)) if step < total else None
+    first = recipe.sample(config.batch, batch_rng(config.seed, step)) if step < total else None
     sample_seconds = time.perf_counter() - began
     if first is not None:
-        choices = _choose(model, task, first, sample_seconds, device, precision, threads, workers, channels_last)
+        choices = _choose(model, recipe, first, sample_seconds, device, precision, threads, workers, channels_last)
     else:
         choices = Choices(device, machine.resolve_precision(precision, device), threads or torch.get_num_threads(),
                           0, bool(channels_last))
@@ -436,7 +460,7 @@ def train(
 
     def save_checkpoint() -> None:
         state = {
-            "config": asdict(config),
+            "config": config.record(),
             "model": {k: v.contiguous() for k, v in model.state_dict().items()},
             "optimizer": optimizer.state_dict(),
             "step": step,
@@ -448,7 +472,7 @@ def train(
             "batch_seeds": "per step: numpy default_rng([seed, step])",
             "torch_rng": torch.get_rng_state(),
         }
-        _save_atomically(lambda p: torch.save(state, p), checkpoint)
+        write_atomically(checkpoint, lambda stream: torch.save(state, stream))
 
     model.train()
     started = time.time() - elapsed
@@ -458,7 +482,7 @@ def train(
     fitting = {"began": None, "at": start_step, "validating": 0.0}
     running: list[torch.Tensor] = []
     stop = _StopSignals()
-    with SampleStream(task, config.batch, config.seed, start=step + 1, workers=choices.workers) as stream, stop:
+    with SampleStream(recipe, config.batch, config.seed, start=step + 1, workers=choices.workers) as stream, stop:
         while step < total:
             for group in optimizer.param_groups:
                 group["lr"] = _learning_rate(config, step, total)
@@ -466,7 +490,7 @@ def train(
             batch = first if first is not None else next(stream)
             first = None
             waited = time.perf_counter() - began
-            running.append(train_step(model, optimizer, task, batch, device, choices.precision,
+            running.append(train_step(model, optimizer, recipe, batch, device, choices.precision,
                                       choices.channels_last))
             step += 1
             patches_seen += config.batch
@@ -496,7 +520,7 @@ def train(
                 window = {"began": time.perf_counter(), "waited": 0.0, "steps": 0}
             paused = time.perf_counter()
             if step % config.val_every == 0 or step == total:
-                result = task.validate(model.cpu())
+                result = recipe.validate(model.cpu())
                 model.to(device)
                 took = time.perf_counter() - paused
                 validation_seconds = validation_seconds or took
@@ -526,27 +550,26 @@ def train(
     if history and history[-1]["step"] == step:
         validation = {k: v for k, v in history[-1].items() if k != "step"}  # computed just now
     else:
-        validation = task.validate(model)
+        validation = recipe.validate(model)
     weights = zoo.weights_path(config.model, out_dir)
     state = {k: v.contiguous() for k, v in model.state_dict().items()}
-    _save_atomically(lambda p: save_file(state, str(p)), weights)
-    card = _card(config, spec, model, task, step, total, elapsed, validation, history, command, init, described,
+    write_atomically(weights, lambda stream: stream.write(safetensors.torch.save(state)))
+    card = _card(config, spec, model, recipe, step, total, elapsed, validation, history, command, init, described,
                  patches_seen, all_runs())
-    if hasattr(task, "calibrate"):
-        card.update(task.calibrate(model))
+    card.update(recipe.calibrate(model))
     if lineage:
         card["lineage"] = lineage
-    card_file = zoo.card_path(config.model, out_dir)
-    previous = json.loads(card_file.read_text()) if card_file.exists() else {}
+    card_file = cards.card_path(config.model, out_dir)
+    previous = cards.read(card_file, missing={})
     if "metrics" in previous and previous.get("training", {}).get("steps_done") == step:
         card["metrics"] = previous["metrics"]
-    _save_atomically(lambda p: p.write_text(json.dumps(card, indent=2) + "\n"), card_file)
+    cards.write(card_file, card)
     _log(f"wrote {weights} and {card_file}")
     return card
 
 
 def _to_device(batch, device: str, channels_last: bool = False):
-    """A task's sample (tensors, alone or in tuples, lists and dicts) moved to
+    """A recipe's sample (tensors, alone or in tuples, lists and dicts) moved to
     ``device``; with ``channels_last``, its 4-D float tensors in that layout."""
     if isinstance(batch, torch.Tensor):
         if channels_last and batch.dim() == 4 and batch.is_floating_point():
@@ -559,13 +582,14 @@ def _to_device(batch, device: str, channels_last: bool = False):
     return batch
 
 
-def _card(config, spec, model, task, step, total, elapsed, validation, history, command, init, described,
+def _card(config, spec, model, recipe, step, total, elapsed, validation, history, command, init, described,
           patches_seen, runs) -> dict:
     parameters = sum(p.numel() for p in model.parameters())
-    about = task.card(spec.arch, parameters)
+    about = recipe.card(spec.arch, parameters)
     return {
         "name": config.model,
         "arch": spec.arch,
+        "architecture": {"class": type(model).__name__, "arguments": spec.arch_kwargs},
         "task": about["task"],
         "summary": about["summary"],
         "scale": about.get("scale", 1),
@@ -573,10 +597,10 @@ def _card(config, spec, model, task, step, total, elapsed, validation, history, 
         "parameters": parameters,
         "training": {
             "data": config.data,
-            "images": task.train_images,
+            "images": recipe.train_images,
             "degradation": about["degradation"],
             "target": about["target"],
-            "config": asdict(config),
+            "config": config.record(),
             "steps_planned": total,
             "steps_done": step,
             "patches_seen": patches_seen,

@@ -1,35 +1,39 @@
-"""What each kind of model learns: its data, its loss, its validation and
-what its card says.  The training loop (``train.py``) is the same for all.
+"""The JPEG artifact removers' recipes.
 
 - ``jpeg-seed``: the seed recipe, grayscale, one JPEG quality, MSE.
 - ``jpeg-blind``: the default artifact remover, colour, every quality and
   re-sharing history of ``degrade.share_chain``, conditioned on the
   quantization tables, with its quality estimator trained alongside (or
   alone, ``--only estimator``); L1.
-- ``embed-autoencoder`` / ``embed-classifier``: the two duplicate-search
-  embeddings, from thumbnails of random copies (``augment.random_copy``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 from torch.nn import functional as F
 
-from .augment import random_copy
-from .data import JpegPair, PatchSampler, load_clean_images, split, to_batch
-from .degrade import Sample, jpeg_round_trip, share_chain, synthetic_illustration
-from .metrics import psnr
-from .resolution_tasks import JpegRobustRescalingTask, RescalingTask, SuperResolutionTask
+from ..data import JpegPair, PatchSampler, load_clean_images, split, to_batch
+from ..degrade import Sample, jpeg_round_trip, share_chain, synthetic_illustration
+from ..metrics import psnr
+from ..recipe import Recipe
 
 
-class SeedJpegTask:
+@dataclass
+class SeedJpegConfig:
+    quality: int = 10  # JPEG quality of the inputs
+    target: str = "q100"  # "q100": the image saved at JPEG quality 100; "original": the clean image
+
+
+class SeedJpegRecipe(Recipe):
     def __init__(self, config) -> None:
         images = load_clean_images(config.data, config.max_side, mode="L")
         train_images, val_images = split(images, config.val_fraction)
-        degrade = JpegPair(config.quality, config.target)
+        degrade = JpegPair(config.recipe.quality, config.recipe.target)
         self.config = config
         self.sampler = PatchSampler([degrade(im) for im in train_images], config.patch)
         self.val_pairs = [(degrade(im)[0], np.asarray(im)) for im in val_images[:16]]
@@ -59,7 +63,7 @@ class SeedJpegTask:
         return {"psnr_input": float(np.mean(raw)), "psnr_output": float(np.mean(restored)), "images": len(raw)}
 
     def card(self, arch: str, parameters: int) -> dict[str, Any]:
-        q = self.config.quality
+        q = self.config.recipe.quality
         return {
             "task": "jpeg-artifact-removal",
             "summary": f"{arch} ({parameters:,} parameters), grayscale, trained on JPEG quality {q}; "
@@ -67,7 +71,7 @@ class SeedJpegTask:
             "colour": "grayscale network; colour images go through it one RGB channel at a time",
             "degradation": f"grayscale image saved by Pillow (IJG libjpeg) at JPEG quality {q}",
             "target": {"q100": "the same image saved at JPEG quality 100",
-                       "original": "the clean image"}[self.config.target],
+                       "original": "the clean image"}[self.config.recipe.target],
         }
 
 
@@ -76,9 +80,16 @@ class SeedJpegTask:
 # colour pictures (the rest).
 ILLUSTRATION_SHARE = 0.15
 GRAY_SHARE = 0.2
+# The blind model's quality estimator: its tensors' names start with this.
+ESTIMATOR = "estimator."
 
 
-class BlindJpegTask:
+@dataclass
+class BlindJpegConfig:
+    only: str = "all"  # "estimator": train the quality estimator alone, the rest frozen
+
+
+class BlindJpegRecipe(Recipe):
     def __init__(self, config) -> None:
         self.config = config
         self.val_samples: list[Sample] = []
@@ -126,9 +137,19 @@ class BlindJpegTask:
     def loss(self, model: torch.nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
         x, y, tables, quality = batch
         estimate = F.l1_loss(model.estimate_quality(x), quality)
-        if self.config.only == "estimator":
+        if self.config.recipe.only == "estimator":
             return estimate
         return F.l1_loss(model(x, tables), y) + 0.1 * estimate
+
+    def trainable(self, model: torch.nn.Module) -> Iterable[torch.nn.Parameter]:
+        """All the parameters, or with ``only = "estimator"`` the quality estimator's alone."""
+        if self.config.recipe.only != "estimator":
+            return super().trainable(model)
+        return [p for name, p in model.named_parameters() if name.startswith(ESTIMATOR)]
+
+    def starts_fresh(self, name: str) -> bool:
+        """With ``only = "estimator"`` the estimator starts afresh; the rest comes from ``--init``."""
+        return self.config.recipe.only == "estimator" and name.startswith(ESTIMATOR)
 
     @torch.no_grad()
     def validate(self, model: torch.nn.Module) -> dict:
@@ -159,129 +180,9 @@ class BlindJpegTask:
         }
 
 
-class EmbeddingTask:
-    """Shared by the two embeddings: training pictures as 64x64 grayscale
-    thumbnails of random copies (``augment.random_copy``); validation finds,
-    for copies of held-out pictures, their original among the originals."""
-
-    kind = ""
-
-    def __init__(self, config) -> None:
-        from ..collection.fingerprints import thumbnail
-
-        images = load_clean_images(config.data, 256, mode="RGB")
-        train_images, val_images = split(images, config.val_fraction)
-        self.config = config
-        self.thumbnail = thumbnail
-        self.images = train_images
-        self.train_images = len(train_images)
-        rng = np.random.default_rng(99)
-        self.val_images = val_images
-        self.val_originals = torch.stack([thumbnail(im) for im in val_images])
-        self.val_copies = [(i, thumbnail(random_copy(im, rng))) for i, im in enumerate(val_images) for _ in range(4)]
-
-    def patches_per_epoch(self) -> int:
-        return self.train_images
-
-    @torch.no_grad()
-    def calibrate(self, model: torch.nn.Module) -> dict:
-        """How far apart held-out pictures stay (the network has learned to push
-        the training pictures apart, so their distances would flatter it): each
-        held-out picture and 8 random copies of it; the smallest distance
-        between a picture (or copy) and a copy of another one, and the share of
-        copies within that distance of their original.  For the record: the
-        duplicate threshold itself is chosen in ``similarity.py``."""
-        model.eval()
-        rng = np.random.default_rng(7)
-        items = [(i, self.val_images[i]) for i in range(len(self.val_images))]
-        items += [(i, random_copy(im, rng)) for i, im in enumerate(self.val_images) for _ in range(8)]
-        source = torch.tensor([i for i, _ in items])
-        codes = model.embed(torch.stack([self.thumbnail(im) for _, im in items]))
-        distance = 1 - codes @ codes.T
-        same = source[:, None] == source[None, :]
-        threshold = float(distance[~same].min())
-        originals = torch.arange(len(self.val_images))
-        to_original = distance[len(originals):, :len(originals)][torch.arange(len(items) - len(originals)),
-                                                                  source[len(originals):]]
-        model.train()
-        return {"held_out_separation": {
-            "pictures": f"{len(self.val_images)} held-out pictures, 8 copies each",
-            "nearest_other_picture": round(threshold, 4),
-            "copies_nearer_than_that": round(float((to_original <= threshold).float().mean()), 4)}}
-
-    def validate(self, model: torch.nn.Module) -> dict:
-        model.eval()
-        with torch.no_grad():
-            base = model.embed(self.val_originals)
-            queries = model.embed(torch.stack([t for _, t in self.val_copies]))
-            truth = torch.tensor([i for i, _ in self.val_copies])
-            found = (queries @ base.T).argmax(dim=1)
-            result = {"recall_at_1": float((found == truth).float().mean()), "images": len(self.val_copies)}
-            if self.kind == "autoencoder":
-                out = model(self.val_originals)
-                result["reconstruction_psnr"] = float(-10 * torch.log10(F.mse_loss(out, self.val_originals)))
-        model.train()
-        return result
-
-
-class AutoencoderTask(EmbeddingTask):
-    kind = "autoencoder"
-
-    def sample(self, batch: int, rng: np.random.Generator) -> tuple[torch.Tensor, ...]:
-        """Half plain thumbnails, half copies: the target is always the original,
-        so the code learns to ignore what a re-share changes (no labels needed)."""
-        inputs, targets = [], []
-        for index in rng.integers(len(self.images), size=batch):
-            image = self.images[index]
-            inputs.append(self.thumbnail(random_copy(image, rng) if rng.random() < 0.5 else image))
-            targets.append(self.thumbnail(image))
-        return torch.stack(inputs), torch.stack(targets)
-
-    def loss(self, model, batch):
-        x, y = batch
-        return F.mse_loss(model(x), y)
-
-    def card(self, arch: str, parameters: int) -> dict[str, Any]:
-        return {
-            "task": "image-embedding",
-            "summary": f"{arch} ({parameters:,} parameters): 64x64 grayscale thumbnail -> 128-d code -> thumbnail",
-            "colour": "grayscale thumbnail of the image composited on white",
-            "degradation": "input: the thumbnail or that of a random copy (augment.random_copy), half and half",
-            "target": "the thumbnail of the original (no labels)",
-        }
-
-
-class ClassifierTask(EmbeddingTask):
-    kind = "classifier"
-
-    def sample(self, batch: int, rng: np.random.Generator) -> tuple[torch.Tensor, ...]:
-        labels = rng.integers(len(self.images), size=batch)
-        x = torch.stack([self.thumbnail(random_copy(self.images[i], rng)) for i in labels])
-        return x, torch.from_numpy(labels)
-
-    def loss(self, model, batch):
-        x, labels = batch
-        return F.cross_entropy(model(x), labels)
-
-    def card(self, arch: str, parameters: int) -> dict[str, Any]:
-        return {
-            "task": "image-embedding",
-            "summary": f"{arch} ({parameters:,} parameters): 64x64 grayscale thumbnail -> unit 128-d embedding, "
-            "trained to tell the training pictures apart through random copies",
-            "colour": "grayscale thumbnail of the image composited on white",
-            "degradation": "random copies of each training picture (augment.random_copy)",
-            "target": "the index of the picture the copy came from (cosine classifier, scale 16)",
-        }
-
-
 def collate(samples: list[Sample]) -> tuple[torch.Tensor, ...]:
     x = to_batch([s.degraded for s in samples])
     y = to_batch([s.clean for s in samples])
     tables = torch.from_numpy(np.stack([s.tables for s in samples]))
     quality = torch.tensor([s.quality / 100.0 for s in samples], dtype=torch.float32)
     return x, y, tables, quality
-
-
-TASKS = {"jpeg-seed": SeedJpegTask, "jpeg-blind": BlindJpegTask, "embed-autoencoder": AutoencoderTask,
-         "embed-classifier": ClassifierTask, "super-resolution": SuperResolutionTask,
-         "rescaling": RescalingTask, "rescaling-jpeg": JpegRobustRescalingTask}
