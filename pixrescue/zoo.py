@@ -14,6 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
 
+import torch
 from torch import nn
 
 from . import cards
@@ -218,12 +219,15 @@ def load_model(name: str) -> nn.Module:
         raise FileNotFoundError(f"model {name!r} has no weights file at {path}")
     card = cards.beside(path)
     check_architecture(spec, load_card(name), str(card))
-    model = spec.build()
-    try:
-        model.load_state_dict(load_file(str(path)))
-    except Exception as exc:  # a damaged file or weights of another shape
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise UnknownModelError(f"{path}: not weights of {spec.name} ({first})") from None
+    # Built outside inference mode even when called inside it: the cached network also serves
+    # computations that need gradients through it (shrink --refine).
+    with torch.inference_mode(False):
+        model = spec.build()
+        try:
+            model.load_state_dict(load_file(str(path)))
+        except Exception as exc:  # a damaged file or weights of another shape
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise UnknownModelError(f"{path}: not weights of {spec.name} ({first})") from None
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)

@@ -165,3 +165,17 @@ def test_cli_refine_round_trips_and_refuses_the_jpeg_robust_model(photo, tmp_pat
     assert result.exit_code == 2 and "PNG" in result.output and not (tmp_path / "r.jpg").exists()
     with pytest.raises(ValueError, match="JPEG-robust"):
         shrink(tmp_path / "cat.png", 4, jpeg_robust=True, refine=2)
+
+
+def test_refinement_works_after_the_network_was_first_loaded_in_inference_mode():
+    """The network cache is shared with inference code: a model first loaded under
+    torch.inference_mode must still take gradients through it for --refine."""
+    from skimage import data
+
+    from pixrescue.tasks.rescale import shrink_frame
+
+    zoo.load_model.cache_clear()
+    with torch.inference_mode():
+        zoo.load_model("irn.x2")
+    picture = Image.fromarray(data.astronaut()).resize((64, 64))
+    assert shrink_frame(picture, "irn.x2", refine=1).size == (32, 32)
