@@ -1,7 +1,7 @@
 """Re-shared pictures: compressed hard once, then re-saved at high quality.
 
     python benchmarks/reshared.py [--data ../shared/data/dev] [--images 4] [--crop 256]
-                                  [--tables restore detection] [--strengths 10 15 20 25 30 40 50 70 90]
+                                  [--tables restore detection] [--detection-images N] [--strengths 10 15 20 25 30 40 50 70 90]
                                   [--model NAME_OR_WEIGHTS] [--previous-model WEIGHTS] [--recipes "q15 > q90" ...]
 
 Protocol.  Colour dev sets Kodak24, McMaster and CBSD68: the first
@@ -203,6 +203,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("../shared/data/dev"))
     parser.add_argument("--images", type=int, default=4, help="pictures per set for the restore table (0: all)")
     parser.add_argument("--crop", type=int, default=256, help="centre crop for the restore table (0: whole)")
+    parser.add_argument("--detection-images", type=int, default=0,
+                        help="pictures per set for the detection table (0: all, at full size)")
     parser.add_argument("--tables", nargs="+", default=["restore", "detection"], choices=["restore", "detection"])
     parser.add_argument("--strengths", type=int, nargs="+", default=[10, 15, 20, 25, 30, 40, 50, 70, 90])
     parser.add_argument("--previous-model", default=None,
@@ -223,8 +225,9 @@ def main() -> None:
         restore_table(pictures, args.strengths, args.recipes)
         print()
     if "detection" in args.tables:
-        pictures = load_pictures(args.data, 0, 0)
-        print(f"History detection, every picture of {', '.join(SETS)} at full size:\n")
+        pictures = load_pictures(args.data, args.detection_images, 0)
+        print(f"History detection, {args.detection_images or 'every'} picture{'s per set' if args.detection_images else ''} "
+              f"of {', '.join(SETS)} at full size:\n")
         detection_table(pictures)
     print(f"\n({time.time() - started:.0f} s)")
 

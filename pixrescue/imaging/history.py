@@ -54,6 +54,10 @@ MIN_PERIODS = 3
 # Verdicts: the excess (0 = chance, 1 = every coefficient near a multiple) needed to call a picture
 # compressed before; and how close to the best excess a harsher quality must come to be preferred.
 DETECT = 0.5
+# On a shifted grid that ``shifted_grid`` found (itself the sign of an earlier compression), the
+# histograms of the old grid come through one or two later saves' noise: a lower bar.  On "q20,
+# crop 5, q85, q95" the excess was 0.33-0.74 (18 dev pictures; the quality read 20 on each).
+SHIFTED_DETECT = 0.25
 NEAR_BEST = 0.9
 # A shifted grid: its steps across lines at least this many times those elsewhere, and this much above phase 0's.
 SHIFTED_GRID = 1.12
@@ -114,7 +118,8 @@ def _expected_in_gaps(h: np.ndarray, predicted: np.ndarray) -> tuple[float, floa
     return float(held), float(expected)
 
 
-def double_quantization(image: Image.Image | np.ndarray, luma_table: list[int], bins: int = BINS) -> DoubleQuantization:
+def double_quantization(image: Image.Image | np.ndarray, luma_table: list[int], bins: int = BINS,
+                        detect: float = DETECT) -> DoubleQuantization:
     """Whether the luma of ``image`` (decoded pixels, in the file's orientation)
     was quantized more coarsely than ``luma_table`` (the file's, natural order)
     before, on the same grid, and with which IJG quality.
@@ -155,24 +160,25 @@ def double_quantization(image: Image.Image | np.ndarray, luma_table: list[int], 
     if not excess_by_quality:
         return DoubleQuantization(False, None, 0.0, evidence)
     top = max(excess_by_quality.values())
-    if top < DETECT:
+    if top < detect:
         return DoubleQuantization(False, None, max(top, 0.0), evidence)
     harshest = min(q for q, e in excess_by_quality.items() if e >= NEAR_BEST * top)
     return DoubleQuantization(True, harshest, top, evidence)
 
 
-def quantized_quality(image: Image.Image, phase: tuple[int, int] = (0, 0)) -> int | None:
+def quantized_quality(image: Image.Image, phase: tuple[int, int] = (0, 0), detect: float = DETECT) -> int | None:
     """The IJG quality of the harshest JPEG compression that the luma DCT of
     ``image`` still shows on the 8x8 grid whose blocks start at ``phase``
     (dy, dx), for a picture that was decoded and then kept without loss (a
     PNG of a JPEG); None when it shows none.  The harshest quantization leaves
     the widest gaps in the histograms (``double_quantization`` against a table
     of ones); a gentler last save can still hide an earlier, harsher one, so
-    the histograms are read again against the found quality's table."""
+    the histograms are read again against the found quality's table.
+    ``detect``: the excess that counts (``SHIFTED_DETECT`` on a shifted grid)."""
     dy, dx = phase
     grid = luma_coefficients(image.crop((dx, dy, image.width, image.height)) if phase != (0, 0) else image)
     for bins in (BINS, 2 * BINS):  # a harsh table's steps need the longer histograms
-        found = double_quantization(grid, [1] * 64, bins)
+        found = double_quantization(grid, [1] * 64, bins, detect)
         if found.recompressed:
             break
     else:

@@ -36,7 +36,7 @@ from PIL import Image
 
 from .. import zoo
 from ..imaging import ImageLoadError, Picture
-from ..imaging.history import quantized_quality, shifted_grid
+from ..imaging.history import DETECT, SHIFTED_DETECT, quantized_quality, shifted_grid
 from ..imaging.jpeg import JpegInfo, grid_strength, ijg_tables, table_vector
 from ..imaging.projection import project as project_to_file
 from ..imaging.tensors import from_pixels, merge_alpha, split_alpha, to_pixels, to_rgb_batch
@@ -123,6 +123,9 @@ class Conditioning:
 # q50-q95 the estimator's gap to the file's quality reached 38 (median 12-22), on "q15, x0.9,
 # q90" it was 32-55 (median 46); 35 keeps false detections rare (benchmarks/reshared.py).
 RESHARED_MARGIN = 35
+# A smaller gap (25, with the result projected into the file's intervals to bound the harm) gained
+# 0.2 dB on "q20, x0.7, q85" on the dev sets but lost 0.09-0.21 dB on single q75 and q90 JPEGs of
+# scikit-image's photographs, whose estimates run low: not used.
 
 
 def conditioning(model: str, colour: Image.Image, jpeg: JpegInfo | None = None, strength: int | None = None,
@@ -155,7 +158,7 @@ def conditioning(model: str, colour: Image.Image, jpeg: JpegInfo | None = None, 
         if earlier is not None and earlier.recompressed:
             evidence.append((earlier.first_quality, "on the same grid"))
         if shifted:  # an earlier grid's coefficients show their quantization through the last save's noise
-            before = quantized_quality(colour, shifted)
+            before = quantized_quality(colour, shifted, SHIFTED_DETECT)
             if before is not None:
                 evidence.append((before, where.strip()))
         if not evidence:
@@ -172,11 +175,14 @@ def conditioning(model: str, colour: Image.Image, jpeg: JpegInfo | None = None, 
     # The DCT histograms of a decoded JPEG kept without loss show its harshest quantization exactly
     # (the estimator is off by several quality points, and takes a gentle one for a clean picture);
     # a resize after it leaves only the estimator.
-    read = quantized_quality(colour, phase)
+    read = quantized_quality(colour, phase, SHIFTED_DETECT if shifted else DETECT)
     if read is not None and quality > read - RESHARED_MARGIN:
         return Conditioning(ijg_tables(read), False, f"its DCT coefficients show JPEG quality {read}{where}")
+    if read is not None:
+        return Conditioning(ijg_tables(quality), False, f"estimated quality {quality}{where}, harsher than the "
+                                                        f"JPEG quality {read} its DCT coefficients show")
     grid = grid_strength(colour)
-    if read is None and quality >= UNTOUCHED_FROM and grid < GRID_EVIDENCE and not shifted:
+    if quality >= UNTOUCHED_FROM and grid < GRID_EVIDENCE and not shifted:
         return Conditioning(None, False, f"no sign of JPEG compression (estimated quality {quality}, 8x8 grid "
                                          f"strength {grid:.2f} < {GRID_EVIDENCE})")
     return Conditioning(ijg_tables(quality), False, f"estimated quality {quality}{where}")
