@@ -18,7 +18,7 @@ from pixrescue import zoo
 from pixrescue.cli import main
 from pixrescue.training.campaign import PlanError, load_plan
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def make_folder(root: Path) -> Path:

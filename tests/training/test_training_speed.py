@@ -27,7 +27,7 @@ from pixrescue.training.recipes.rescaling import RescalingRecipe
 from pixrescue.training.recipes.super_resolution import SuperResolutionRecipe
 from pixrescue.training.train import TrainConfig, _learning_rate, fit_steps, train_step
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
