@@ -34,7 +34,7 @@ from PIL import Image
 
 from .colour import jfif_luma
 from .jpeg import LUMA_BASE, ijg_table, residue_steps
-from .projection import DCT
+from .projection import block_dct
 
 # The low-frequency AC coefficients read (zig-zag positions 1-20): they are
 # non-zero often enough, and a harsh first quantization is coarse there.
@@ -88,11 +88,9 @@ def luma_coefficients(image: Image.Image, max_blocks: int = MAX_BLOCKS) -> np.nd
     blocks = grid.reshape(rows * cols, 8, 8, *pixels.shape[2:])[chosen].astype(np.float64)  # (N, 8, 8[, 3])
     if blocks.ndim == 4:
         blocks = jfif_luma(blocks)
-    # One (N, 64) x (64, 64) product: the 2-D DCT of a block is DCT @ B @ DCT.T = kron(DCT, DCT) @ vec(B).
-    return (blocks.reshape(-1, 64) - 128.0) @ _DCT_2D.T
+    return block_dct(blocks - 128.0)
 
 
-_DCT_2D = np.kron(DCT, DCT)
 
 
 @cache
