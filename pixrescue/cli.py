@@ -285,7 +285,8 @@ def _inspection_table(found) -> str:
         ("estimated quality", str(found.estimated_quality)),
         ("DCT quality", "-" if found.dct_quality is None else str(found.dct_quality)),
         ("blockiness", f"{found.blockiness:.3f}"),
-        ("sharpness", f"{found.sharpness:.3f}" + (" (blurred)" if found.blurred else "")),
+        ("sharpness", "- (no detail)" if found.sharpness is None
+         else f"{found.sharpness:.3f}" + (" (blurred)" if found.blurred else "")),
         ("noise", f"{found.noise:.2f}"),
         ("fix would", found.fix + ("" if found.fix_quality is None else f" [told quality {found.fix_quality}]")
          + (", projected" if found.fix_projects else "")),

@@ -19,7 +19,8 @@ from ..imaging.colour import jfif_luma
 from ..imaging.history import DETECT, SHIFTED_DETECT, quantized_quality, shifted_grid
 from ..imaging.jpeg import grid_strength, ijg_tables
 from ..imaging.tensors import split_alpha
-from .restore import conditioning, default_projection, estimate_quality, file_grid_phase
+from .restore import (Conditioning, UnsupportedTablesError, conditioning, default_projection, estimate_quality,
+                      file_grid_phase)
 
 # A picture whose shorter side is below this many pixels is called small: "upscale" helps.
 SMALL_SIDE = 512
@@ -29,6 +30,7 @@ SMALL_SIDE = 512
 # Below 0.1 (between sharp and sigma 1.5) is called blurred: no sharp dev picture is.
 BLURRED_BELOW = 0.1
 _FINE, _COARSE = 1.0, 4.0
+_MIN_DETAIL = 0.5
 
 
 @dataclass(frozen=True)
@@ -57,32 +59,37 @@ class Inspection:
     estimated_quality: int  # the default model's estimate of the last JPEG quality (100: clean)
     dct_quality: int | None  # pictures without tables: the JPEG quality their DCT histograms show
     blockiness: float  # 8x8 grid strength: about 1.0 without JPEG blocks, 1.1 and up with
-    sharpness: float  # high- over mid-frequency energy of the luma; blurred below BLURRED_BELOW
+    sharpness: float | None  # high- over mid-frequency energy of the luma (None: flat); blurred below BLURRED_BELOW
     blurred: bool
     noise: float  # estimated standard deviation of Gaussian noise in the luma, in 8-bit levels
     # What `fix` would tell the network, and why
-    fix: str  # conditioning's reason; starts with "unchanged: " when fix leaves the picture alone
+    fix: str  # conditioning's reason; "unchanged: ..." when fix leaves the picture alone, "refused: ..." when it fails
     fix_quality: int | None  # the IJG quality whose tables fix tells, when it tells IJG tables
     fix_projects: bool  # fix moves its result back into the file's quantization intervals
     recommendations: tuple[str, ...]  # steps that would help: fix, upscale, deblur (not available yet)
 
 
-def sharpness(luma: np.ndarray) -> float:
+def sharpness(luma: np.ndarray) -> float | None:
     """Energy of ``luma`` above a Gaussian blur of sigma 1 over its energy
     between blurs of sigma 1 and 4: a blur removes the first far sooner than
-    the second, whatever the picture's contrast (0 for a flat picture)."""
+    the second, whatever the picture's contrast.  None for a picture with no
+    detail to judge (that band's RMS under ``_MIN_DETAIL`` levels: flat)."""
     from scipy.ndimage import gaussian_filter
 
     fine = gaussian_filter(luma, _FINE)
-    mid = np.mean((fine - gaussian_filter(luma, _COARSE)) ** 2)
-    return float(np.mean((luma - fine) ** 2) / mid) if mid > 0 else 0.0
+    mid = float(np.mean((fine - gaussian_filter(luma, _COARSE)) ** 2))
+    return float(np.mean((luma - fine) ** 2) / mid) if mid >= _MIN_DETAIL**2 else None
 
 
 def noise_level(luma: np.ndarray) -> float:
     """scikit-image's wavelet estimate of the Gaussian noise's standard deviation in ``luma`` (0-255)."""
+    import warnings
+
     from skimage.restoration import estimate_sigma
 
-    return float(estimate_sigma(luma / 255.0, channel_axis=None)) * 255.0
+    with warnings.catch_warnings():  # a picture a few pixels wide looks like colour channels to it
+        warnings.simplefilter("ignore", UserWarning)
+        return float(estimate_sigma(luma / 255.0, channel_axis=None)) * 255.0
 
 
 def luma_of(colour: Image.Image) -> np.ndarray:
@@ -121,11 +128,16 @@ def inspect_picture(picture: Picture, model: str) -> Inspection:
     shifted = shifted_grid(colour, own)
     phase = shifted or own
     has_tables = jpeg is not None and 0 in jpeg.quantization
+    projectable = has_tables and jpeg.mode in ("L", "RGB")  # as restore_frame: not a CMYK file's tables
     history = jpeg.history if jpeg is not None else None
-    told = conditioning(model, colour, jpeg, None, picture.orientation)
+    try:
+        told = conditioning(model, colour, jpeg, None, picture.orientation)
+        fix = ("unchanged: " if told.tables is None else "") + told.why
+    except UnsupportedTablesError as exc:  # fix fails on this file: say so rather than fail
+        told, fix = Conditioning(None, False, str(exc)), f"refused: {exc}"
     luma = luma_of(colour)
     sharp = sharpness(luma)
-    blurred = sharp < BLURRED_BELOW
+    blurred = sharp is not None and sharp < BLURRED_BELOW
     width, height = picture.size
     return Inspection(
         source=str(picture.source) if picture.source is not None else None,
@@ -147,11 +159,11 @@ def inspect_picture(picture: Picture, model: str) -> Inspection:
         estimated_quality=estimate_quality(model, colour, phase),
         dct_quality=None if has_tables else quantized_quality(colour, phase, SHIFTED_DETECT if shifted else DETECT),
         blockiness=round(grid_strength(colour), 3),
-        sharpness=round(sharp, 3),
+        sharpness=None if sharp is None else round(sharp, 3),
         blurred=blurred,
         noise=round(noise_level(luma), 2),
-        fix=("unchanged: " if told.tables is None else "") + told.why,
+        fix=fix,
         fix_quality=ijg_quality_of(told.tables),
-        fix_projects=told.tables is not None and told.project and default_projection(model),
+        fix_projects=told.tables is not None and told.project and default_projection(model) and projectable,
         recommendations=recommend(told.tables is not None, width, height, blurred),
     )

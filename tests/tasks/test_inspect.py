@@ -10,6 +10,7 @@ from scipy.ndimage import gaussian_filter
 from skimage import data
 
 import pixrescue
+from helpers import jpeg_bytes
 from pixrescue.imaging.jpeg import reopened
 
 
@@ -67,6 +68,11 @@ def test_a_gaussian_blurred_photograph_is_called_blurred_and_the_sharp_one_not(a
     assert "deblur" in soft.recommendations and "deblur" not in sharp.recommendations
 
 
+def test_a_flat_picture_is_not_called_blurred():
+    found = pixrescue.inspect(Image.new("RGB", (600, 600), (40, 90, 200)))
+    assert found.sharpness is None and not found.blurred and "deblur" not in found.recommendations
+
+
 def test_a_clean_photograph_needs_no_fix_and_a_q10_jpeg_does(astronaut):
     clean = pixrescue.inspect(astronaut)
     assert clean.fix.startswith("unchanged: ") and clean.fix_quality is None
@@ -102,3 +108,13 @@ def test_a_picture_reports_its_metadata_and_the_result_is_frozen_json(tmp_path, 
     with pytest.raises(dataclasses.FrozenInstanceError):
         found.width = 1
     assert json.loads(json.dumps(dataclasses.asdict(found)))["width"] == 512
+
+
+def test_tables_fix_refuses_are_reported_not_failed(tmp_path, astronaut):
+    payload = bytearray(jpeg_bytes(astronaut, 50))
+    start = payload.index(b"\xff\xdb") + 5  # the first DQT segment's 64 steps
+    payload[start : start + 64] = bytes(64)
+    (tmp_path / "zero.jpg").write_bytes(bytes(payload))
+    found = pixrescue.inspect(tmp_path / "zero.jpg")
+    assert found.fix.startswith("refused: ") and "step of 0" in found.fix
+    assert "fix" not in found.recommendations and found.fix_quality is None
