@@ -21,9 +21,10 @@ if TYPE_CHECKING:
     from .collection.catalog import MoveReport, UpdateReport
     from .collection.folder import Copy
     from .imaging import Picture
+    from .tasks.inspect import Inspection
 
-__all__ = ["decode", "dupes", "encode", "expand", "expander", "fingerprint", "index", "load", "models", "move_aside",
-           "restore", "restorer", "save", "shrink", "shrinker", "similar", "upscale", "upscaler"]
+__all__ = ["decode", "dupes", "encode", "expand", "expander", "fingerprint", "index", "inspect", "load", "models",
+           "move_aside", "restore", "restorer", "save", "shrink", "shrinker", "similar", "upscale", "upscaler"]
 __version__ = "0.1.0"
 
 
@@ -188,6 +189,27 @@ def _picture(image):
     if isinstance(image, (str, os.PathLike)):
         return load(image)
     return Picture(frames=[normalise_mode(image)[0]], text=read_text(image))
+
+
+def inspect(image: Image.Image | Picture | str | os.PathLike) -> Inspection:
+    """What is wrong with ``image`` (a path, a PIL image or a Picture; its
+    first frame) and what would help: format and metadata, the JPEG facts
+    (quality of its tables, subsampling, earlier compressions), the quality
+    the default model's estimator and the DCT histograms see, blockiness,
+    blur and noise, what :func:`restore` would tell the network, and the
+    recommended steps.  A frozen dataclass (``dataclasses.asdict`` gives
+    the JSON of ``pixrescue inspect --json``); reads, writes nothing."""
+    from dataclasses import replace
+
+    from . import zoo
+    from .imaging import Picture
+    from .tasks.inspect import inspect_picture
+
+    picture = _picture(image)
+    if not isinstance(image, (Picture, str, os.PathLike)):  # a PIL image: what its file said
+        picture = replace(picture, format=image.format, jpeg=_source(image)[1],
+                          icc_profile=image.info.get("icc_profile") or None)
+    return inspect_picture(picture, zoo.DEFAULT_MODEL["jpeg"])
 
 
 def encode(image: Image.Image | str | os.PathLike):

@@ -166,14 +166,46 @@ def run(
                 outcome.unchanged.append((job.source, result.unchanged))
             else:
                 outcome.done.append(job)
-        except (ImageLoadError, ImageSaveError) as exc:
-            outcome.failed.append((job.source, str(exc)))
-            say(f"error: {job.source}: {exc}")
-        except MemoryError:
-            outcome.failed.append((job.source, "out of memory"))
-            say(f"error: {job.source}: out of memory")
         except Exception as exc:  # one bad file must not stop the batch
-            message = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": ")
-            outcome.failed.append((job.source, message))
-            say(f"error: {job.source}: {message}")
+            outcome.failed.append((job.source, failure(exc)))
+            say(f"error: {job.source}: {failure(exc)}")
     return outcome
+
+
+def failure(exc: Exception) -> str:
+    """The one-line message a batch reports for a file that failed with ``exc``."""
+    if isinstance(exc, (ImageLoadError, ImageSaveError)):
+        return str(exc)
+    if isinstance(exc, MemoryError):
+        return "out of memory"
+    return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": ")
+
+
+def sources(inputs: list[Path], recursive: bool) -> list[Path]:
+    """The image files named by ``inputs`` (folders searched as ``plan`` does);
+    BatchError for a folder without images."""
+    found = []
+    for entry in inputs:
+        images = find_images([entry], recursive)
+        if entry.is_dir() and not images:
+            raise BatchError(f"{entry}: no images found" + ("" if recursive else " (try --recursive)"))
+        found.extend(images)
+    return found
+
+
+def each(paths: list[Path], work: Callable[[Picture], object], *, max_pixels: int | None = DEFAULT_MAX_PIXELS,
+         progress: bool = True, report: Callable[[str], None] | None = None) -> tuple[list, Outcome]:
+    """Load every file of ``paths`` and apply ``work`` (which writes nothing):
+    its results in order, and an Outcome whose ``failed`` lists the files that
+    could not be read or worked on (reported as ``run`` reports them)."""
+    from tqdm import tqdm
+
+    results, outcome = [], Outcome()
+    say = report or (lambda message: tqdm.write(message, file=sys.stderr))
+    for path in tqdm(paths, unit="image", disable=not progress or len(paths) < 2, file=sys.stderr):
+        try:
+            results.append(work(load(path, max_pixels=max_pixels)))
+        except Exception as exc:  # one bad file must not stop the batch
+            outcome.failed.append((path, failure(exc)))
+            say(f"error: {path}: {failure(exc)}")
+    return results, outcome

@@ -255,6 +255,72 @@ def expand(inputs, output, recursive, extension, quality, background, overwrite,
                 skip_existing=skip_existing, quality=quality, background=background, max_pixels=max_pixels)
 
 
+def _yes_no(value) -> str:
+    return "-" if value is None else ("yes" if value else "no")
+
+
+# Explanations printed beside the recommended steps.
+_STEPS = {"fix": "pixrescue fix: JPEG artifacts", "upscale": "pixrescue upscale: small picture",
+          "deblur": "blurred; no deblurring command yet"}
+
+
+def _inspection_table(found) -> str:
+    """The readable report of one :class:`pixrescue.tasks.inspect.Inspection`."""
+    jpeg = "-" if found.jpeg_quality is None else (
+        f"quality {found.jpeg_quality}{'' if found.jpeg_quality_exact else ' (closest IJG tables)'}, "
+        f"subsampling {found.subsampling}")
+    history = "-" if found.recompressed is None else (
+        f"compressed at about quality {found.first_quality} before" if found.recompressed else "one compression")
+    shifted = "-" if found.shifted_grid is None else (
+        f"blocks at {found.shifted_grid[1]},{found.shifted_grid[0]} pixels"
+        + (f", quality {found.shifted_quality}" if found.shifted_quality is not None else ""))
+    rows = [
+        ("format", f"{found.format or '-'} {found.width}x{found.height} {found.mode}, {found.frames} frame"
+                   f"{'s' if found.frames != 1 else ''}"),
+        ("alpha / ICC", f"{_yes_no(found.has_alpha)} / {_yes_no(found.icc)}"),
+        ("EXIF orientation", str(found.exif_orientation)),
+        ("JPEG tables", jpeg),
+        ("same-grid history", history),
+        ("shifted grid", shifted),
+        ("estimated quality", str(found.estimated_quality)),
+        ("DCT quality", "-" if found.dct_quality is None else str(found.dct_quality)),
+        ("blockiness", f"{found.blockiness:.3f}"),
+        ("sharpness", "- (no detail)" if found.sharpness is None
+         else f"{found.sharpness:.3f}" + (" (blurred)" if found.blurred else "")),
+        ("noise", f"{found.noise:.2f}"),
+        ("fix would", found.fix + ("" if found.fix_quality is None else f" [told quality {found.fix_quality}]")
+         + (", projected" if found.fix_projects else "")),
+        ("recommended", "; ".join(f"{step} ({_STEPS[step]})" for step in found.recommendations) or "nothing"),
+    ]
+    return "\n".join([str(found.source)] + [f"  {name:<18} {value}" for name, value in rows])
+
+
+@main.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-r", "--recursive", is_flag=True, help="Search input folders recursively.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON list of objects (pixrescue.inspect's fields).")
+@click.option("--max-pixels", type=click.IntRange(min=1), default=None,
+              help="Refuse images larger than this many pixels (default: Pillow's 89,478,485).")
+def inspect(inputs, recursive, as_json, max_pixels) -> None:
+    """Say what is wrong with INPUTS (files or folders) and what would help; writes nothing."""
+    import json
+    from dataclasses import asdict, replace
+
+    from . import _pixel_limit, batch
+    from . import inspect as inspect_picture
+
+    try:
+        paths = batch.sources(list(inputs), recursive)
+    except batch.BatchError as exc:
+        _fail(str(exc))
+    found, outcome = batch.each(paths, inspect_picture, max_pixels=_pixel_limit(max_pixels))
+    if as_json:
+        click.echo(json.dumps([asdict(entry) for entry in found], indent=2))
+    else:
+        click.echo("\n\n".join(_inspection_table(entry) for entry in found))
+    _finish(replace(outcome, done=found), "inspected")
+
+
 @main.command()
 def models() -> None:
     """List the registered models with their cards' summaries."""
