@@ -1,6 +1,6 @@
 """How well `pixrescue inspect` reads a picture without tables, and calls it blurred.
 
-    python benchmarks/inspect.py [--data ../shared/data/dev] [--images 8] [--qualities 10 20 ... 90]
+    python benchmarks/inspection.py [--data ../shared/data/dev] [--images 8] [--qualities 10 20 ... 90]
 
 Protocol.  The colour dev sets Kodak24, McMaster and CBSD68: the first
 ``--images`` pictures of each (sorted by name; 0: all), whole.
@@ -20,24 +20,17 @@ Protocol.  The colour dev sets Kodak24, McMaster and CBSD68: the first
 
 from __future__ import annotations
 
-import os
-import sys
+import argparse
+import time
+from pathlib import Path
 
-# Run as a script, this file's folder heads sys.path, where this file would stand in for the
-# standard library's inspect module (numpy imports it).
-sys.path = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
+import numpy as np
+from PIL import Image
+from scipy.ndimage import gaussian_filter
 
-import argparse  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
-from scipy.ndimage import gaussian_filter  # noqa: E402
-
-import pixrescue  # noqa: E402
-from pixrescue.imaging.jpeg import compress  # noqa: E402
-from pixrescue.tasks.inspect import BLURRED_BELOW, luma_of, sharpness  # noqa: E402
+import pixrescue
+from pixrescue.imaging.jpeg import compress
+from pixrescue.tasks.inspect import BLURRED_BELOW, luma_of, sharpness
 
 SETS = ("Kodak24", "McMaster", "CBSD68")
 TOLERANCE = 5
