@@ -137,8 +137,10 @@ def conditioning(model: str, colour: Image.Image, jpeg: JpegInfo | None = None, 
     the DCT histograms), on a shifted grid (``history.shifted_grid``) or
     after a resize (the estimator sees blocks harsher than the file's tables),
     else its own tables, whose intervals the result may then be projected
-    into.  Another picture is told the estimator's quality (on the strongest
-    grid), or left alone when it shows no compression."""
+    into.  Another picture is told the quality its DCT histograms show on the
+    strongest grid (``history.quantized_quality``; the estimator's when that is
+    harsher by ``RESHARED_MARGIN``), else the estimator's quality, or is left
+    alone when it shows no compression."""
     if strength is not None:
         return Conditioning(ijg_tables(strength), True, f"told quality {strength} (--strength)")
     own = file_grid_phase(colour.size, orientation) if jpeg is not None else (0, 0)
