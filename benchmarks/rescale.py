@@ -37,7 +37,7 @@ from PIL import Image
 from pixrescue import zoo
 from pixrescue.imaging.jpeg import compress
 from pixrescue.tasks.rescale import JPEG_ROBUST_MODELS, MODELS, expand_frame, shrink_frame
-from pixrescue.tasks.upscale import default_method, upscale_frame
+from pixrescue.tasks.upscale import upscale_frame
 from pixrescue.training.evaluate import load_set, merge_into_cards
 from pixrescue.training.metrics import luma, psnr, sr_scores
 
@@ -58,7 +58,7 @@ def main() -> None:
     args = parser.parse_args()
     refine_steps = args.refine_steps
     images = {name: load_set(args.data / name, gray=False) for name in SETS}
-    upscaler = default_method()
+    upscaler = zoo.default_upscaler()
     cards: dict[str, dict] = {}
     likeness: dict[int, dict] = {}  # scale -> the small pictures' scores (below)
 

@@ -32,7 +32,7 @@ from PIL import Image
 
 from pixrescue import zoo
 from pixrescue.imaging.jpeg import round_trip
-from pixrescue.tasks.upscale import INTERPOLATIONS, SCALES, default_method, upscale_frame, upscale_models
+from pixrescue.tasks.upscale import INTERPOLATIONS, SCALES, upscale_frame, upscale_models
 from pixrescue.training.evaluate import load_set, merge_into_cards
 from pixrescue.training.metrics import sr_scores
 
@@ -75,7 +75,7 @@ def quality_table(images, scales, cards, chosen=None) -> None:
 
 
 def jpeg_table(images, scales, qualities) -> None:
-    method = default_method()
+    method = zoo.default_upscaler()
     print(f"\n### JPEG-compressed LR input, enlarged by {method}, Y-channel PSNR (dB)\n")
     print("| LR JPEG quality | scale | set | upscale alone | deblock, then upscale | gain (dB) |")
     print("|---|---|---|---|---|---|")

@@ -325,15 +325,14 @@ def inspect(inputs, recursive, as_json, max_pixels) -> None:
 def models() -> None:
     """List the registered models with their cards' summaries."""
     from . import zoo
-    from .tasks.upscale import INTERPOLATIONS, default_method
 
     for name in zoo.MODELS:
         card = zoo.load_card(name)
         default = " (default)" if name in zoo.DEFAULT_MODEL.values() else ""
         summary = card.get("summary", "no weights shipped")
         click.echo(f"{name}{default}\n    {zoo.get_spec(name).task}: {summary}")
-    for name in INTERPOLATIONS:
-        default = " (default)" if name == default_method() else ""
+    for name in zoo.INTERPOLATIONS:
+        default = " (default)" if name == zoo.default_upscaler() else ""
         click.echo(f"{name}{default}\n    upscale: {name} interpolation (Pillow), no weights")
 
 

@@ -3,46 +3,55 @@
 A model is named ``arch.tag`` (for example ``resnet18.jpeg-q10-gray``).  Its
 weights ship inside the package as ``weights/<name>.safetensors`` with a JSON
 card beside them.  The registry is a plain dictionary filled here, by explicit
-imports: nothing scans folders at import time.
+entries (network classes are imported by name when a network is built):
+nothing scans folders at import time.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any
 
-import torch
-from torch import nn
+from PIL import Image
 
 from . import cards
 from .cards import WEIGHTS_DIR, card_path  # noqa: F401  (card_path: re-exported for callers outside the zoo)
-from .nets.conv_autoencoder import ConvAutoencoder
-from .nets.drcn import DRCN
-from .nets.edsr import EDSR
-from .nets.embedding_cnn import EmbeddingCNN
-from .nets.fsrcnn import FSRCNN
-from .nets.irn import IRN
-from .nets.qgunet import QGUNet
-from .nets.resnet18 import ResNet18
-from .nets.srcnn import SRCNN
-from .nets.vdsr import VDSR
 
+if TYPE_CHECKING:
+    from torch import nn
 
-ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
-    "srcnn": SRCNN,
-    "resnet18": ResNet18,
-    "qgunet": QGUNet,
-    "autoencoder": ConvAutoencoder,
-    "embedcnn": EmbeddingCNN,
-    "fsrcnn": FSRCNN,
-    "drcn": DRCN,
-    "vdsr": VDSR,
-    "edsr": EDSR,
-    "irn": IRN,
+# Architecture name -> "module:Class" in pixrescue/nets/.  The class is imported when a network is
+# built, so that listing models or cards does not import torch (a second at start-up).
+ARCHITECTURES: dict[str, str] = {
+    "srcnn": "srcnn:SRCNN",
+    "resnet18": "resnet18:ResNet18",
+    "qgunet": "qgunet:QGUNet",
+    "autoencoder": "conv_autoencoder:ConvAutoencoder",
+    "embedcnn": "embedding_cnn:EmbeddingCNN",
+    "fsrcnn": "fsrcnn:FSRCNN",
+    "drcn": "drcn:DRCN",
+    "vdsr": "vdsr:VDSR",
+    "edsr": "edsr:EDSR",
+    "irn": "irn:IRN",
 }
+
+# Upscaling methods that need no network: Pillow's filters.
+INTERPOLATIONS = {
+    "nearest": Image.NEAREST,
+    "bilinear": Image.BILINEAR,
+    "bicubic": Image.BICUBIC,
+    "lanczos": Image.LANCZOS,
+}
+
+
+def architecture_class(arch: str) -> type[nn.Module]:
+    """The network class of architecture ``arch`` (imports its module)."""
+    module, name = ARCHITECTURES[arch].split(":")
+    return getattr(importlib.import_module(f"{__package__}.nets.{module}"), name)
 
 
 @dataclass(frozen=True)
@@ -80,11 +89,11 @@ class ModelSpec:
         return self.name.split(".", 1)[0]
 
     def build(self) -> nn.Module:
-        return ARCHITECTURES[self.arch](**self.arch_kwargs)
+        return architecture_class(self.arch)(**self.arch_kwargs)
 
     def architecture(self) -> dict[str, Any]:
         """The card's ``architecture`` block: the network's class and its constructor arguments."""
-        return {"class": ARCHITECTURES[self.arch].__name__, "arguments": json.loads(json.dumps(self.arch_kwargs))}
+        return {"class": ARCHITECTURES[self.arch].split(":")[1], "arguments": json.loads(json.dumps(self.arch_kwargs))}
 
 
 # The invertible rescalers' fixed latent scale (see nets/irn.py).
@@ -182,6 +191,12 @@ def weights_path(name: str, directory: Path = WEIGHTS_DIR) -> Path:
     return directory / f"{name}.safetensors"
 
 
+def default_upscaler() -> str:
+    """The registry's default upscaler when its weights ship, else bicubic."""
+    name = DEFAULT_MODEL["upscale"]
+    return name if weights_path(name).exists() else "bicubic"
+
+
 def load_card(name: str) -> dict[str, Any]:
     if is_weights_file(name):
         return _card_beside(name)
@@ -211,6 +226,7 @@ def _constructor(architecture: object) -> str:
 def load_model(name: str) -> nn.Module:
     """The named network with its shipped weights, in eval mode (cached).  The
     card's ``architecture`` block, when it has one, must match the registry."""
+    import torch
     from safetensors.torch import load_file
 
     spec = get_spec(name)

@@ -63,7 +63,7 @@ def test_conditioned_models_are_the_ones_whose_network_is_told_the_tables():
         if spec.task != "jpeg":
             assert not spec.conditioned, name
             continue
-        told = "tables" in inspect.signature(zoo.ARCHITECTURES[spec.arch].forward).parameters
+        told = "tables" in inspect.signature(zoo.architecture_class(spec.arch).forward).parameters
         assert spec.conditioned == told, name
         assert spec.colour == ("rgb" if told else "gray"), name
 
@@ -91,3 +91,16 @@ def test_merged_tables_keep_the_other_tables_figures(tmp_path):
     card = cards.read(tmp_path / "a.b.json")
     assert card == {"metrics": {"x2": {"Set5": 3, "speed": 2}, "x3": {"Set5": 4}}, "metrics_command": "cmd b"}
     assert not (tmp_path / "missing.card.json").exists()
+
+
+def test_listing_the_models_does_not_import_torch():
+    """`pixrescue models` and `--help` read cards only: importing torch would cost a second."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom click.testing import CliRunner\nfrom pixrescue.cli import main\n"
+            "result = CliRunner().invoke(main, ['models'])\nassert result.exit_code == 0, result.output\n"
+            "assert 'qgunet.jpeg-blind (default)' in result.output and 'bicubic' in result.output\n"
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -20,6 +20,7 @@ import torch
 from PIL import Image
 
 from .. import zoo
+from ..zoo import INTERPOLATIONS
 from ..imaging import Picture
 from ..imaging.io import DEFAULT_MAX_PIXELS, check_output_size
 from ..imaging.jpeg import JpegInfo
@@ -27,23 +28,11 @@ from ..imaging.tensors import from_pixels, merge_alpha, split_alpha, to_pixels
 from ..runner import run_tiled
 from .restore import restore_frame
 
-INTERPOLATIONS = {
-    "nearest": Image.NEAREST,
-    "bilinear": Image.BILINEAR,
-    "bicubic": Image.BICUBIC,
-    "lanczos": Image.LANCZOS,
-}
 SCALES = (2, 3, 4)
 
 
 def upscale_models() -> list[str]:
     return zoo.models_for("upscale")
-
-
-def default_method() -> str:
-    """The registry's default upscaler when its weights ship, else bicubic."""
-    name = zoo.DEFAULT_MODEL["upscale"]
-    return name if zoo.weights_path(name).exists() else "bicubic"
 
 
 def resolve_method(method: str | None, scale: int) -> str:
@@ -53,7 +42,7 @@ def resolve_method(method: str | None, scale: int) -> str:
     model does not know ``scale``."""
     if scale not in SCALES:
         raise ValueError(f"scale must be one of {', '.join(map(str, SCALES))}")
-    method = method or default_method()
+    method = method or zoo.default_upscaler()
     if method in INTERPOLATIONS:
         return method
     if zoo.is_weights_file(method):
