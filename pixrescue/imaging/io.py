@@ -56,6 +56,7 @@ FORMATS_BY_SUFFIX = {
 }
 IMAGE_SUFFIXES = frozenset(FORMATS_BY_SUFFIX)
 _ANIMATED_FORMATS = {"PNG", "WEBP", "GIF"}
+PNG_COMPRESS_LEVEL = 3
 _ALPHA_FORMATS = {"PNG", "WEBP", "TIFF", "GIF", "BMP"}
 _ICC_FORMATS = {"PNG", "JPEG", "WEBP", "TIFF"}
 _EXIF_FORMATS = {"PNG", "JPEG", "WEBP", "TIFF"}
@@ -467,6 +468,10 @@ def _save(picture: Picture, path: Path, *, quality: int | None, background: str 
         options["quality"] = 95
     if fmt == "WEBP" and quality is None:
         options["lossless"] = True
+    if fmt == "PNG":
+        # zlib level 3 instead of Pillow's 6: a restored 2048x2048 photograph took 0.46 s instead of
+        # 1.54 s to write, for a file 7 % larger (4.72 MB against 4.42; level 1: 0.29 s, 5.02 MB).
+        options["compress_level"] = PNG_COMPRESS_LEVEL
     if picture.icc_profile and fmt in _ICC_FORMATS:
         options["icc_profile"] = picture.icc_profile
     if picture.exif and fmt in _EXIF_FORMATS:
