@@ -24,8 +24,18 @@ if TYPE_CHECKING:
     from .tasks.inspect import Inspection
 
 __all__ = ["decode", "dupes", "encode", "expand", "expander", "fingerprint", "index", "inspect", "load", "models",
-           "move_aside", "restore", "restorer", "save", "shrink", "shrinker", "similar", "upscale", "upscaler"]
+           "move_aside", "restore", "restorer", "save", "set_threads", "shrink", "shrinker", "similar", "upscale", "upscaler"]
 __version__ = "0.1.0"
+
+
+def set_threads(threads: int) -> None:
+    """Run the networks on ``threads`` CPU threads from now on (torch's default: the
+    cores this process may use).  ValueError for fewer than one."""
+    import torch
+
+    if int(threads) < 1:
+        raise ValueError(f"threads must be at least 1, not {threads}")
+    torch.set_num_threads(int(threads))
 
 
 def restore(

@@ -82,6 +82,18 @@ def _output_path(ctx, param, value: str | None):
     return path, folder
 
 
+def _threads(ctx, param, value: int | None) -> None:
+    """--threads: set before the command runs (the API's set_threads)."""
+    if value is not None:
+        from . import set_threads
+
+        set_threads(value)
+
+
+threads_option = click.option("--threads", type=click.IntRange(min=1), default=None, expose_value=False,
+                              callback=_threads, help="CPU threads for the networks (default: every core "
+                              "this process may use).")
+
 output_options = [
     click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path)),
     click.option("-o", "--output", default=None, callback=_output_path, metavar="FILE|FOLDER",
@@ -101,6 +113,7 @@ output_options = [
     click.option("--max-pixels", type=click.IntRange(min=1), default=None,
                  help="Refuse images larger than this many pixels, read or (upscale, expand) written "
                  "(default: Pillow's 89,478,485)."),
+    threads_option,
 ]
 
 
@@ -343,6 +356,7 @@ def models() -> None:
 @click.option("--rotations", is_flag=True, help="Also match flipped and quarter-turned copies.")
 @click.option("--rebuild", is_flag=True,
               help="Start the catalog from nothing (a damaged one is moved aside to NAME.damaged).")
+@threads_option
 def index(folder, db, rotations, rebuild) -> None:
     """Fingerprint the images in FOLDER (recursively) into a SQLite catalog.
 

@@ -247,3 +247,54 @@ def test_the_api_restores_every_frame_of_a_picture_as_the_first_from_a_path(tmp_
     assert len(restored.frames) == 2 and restored.durations == picture.durations
     assert np.array_equal(np.asarray(restored.frames[0]), np.asarray(pixrescue.restore(tmp_path / "a.webp")))
     assert not np.array_equal(np.asarray(restored.frames[1]), np.asarray(picture.frames[1]))
+
+
+@pytest.mark.parametrize("verb", ["fix", "upscale", "index"])
+def test_threads_reach_the_network(tmp_path, monkeypatch, verb):
+    """--threads sets the thread count the networks run with (observed inside the network call)."""
+    import torch
+
+    from pixrescue import zoo
+
+    seen = []
+    real = zoo.load_model
+
+    def observed(name):
+        network = real(name)
+
+        class Watch(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.inner = network
+
+            def forward(self, *args, **kwargs):
+                seen.append(torch.get_num_threads())
+                return self.inner(*args, **kwargs)
+
+            def embed(self, batch):  # the fingerprint networks' entry point
+                seen.append(torch.get_num_threads())
+                return self.inner.embed(batch)
+
+            def __getattr__(self, attribute):
+                try:
+                    return super().__getattr__(attribute)
+                except AttributeError:
+                    return getattr(self.inner, attribute)
+
+        return Watch()
+
+    monkeypatch.setattr(zoo, "load_model", observed)
+    before = torch.get_num_threads()
+    target = 1 if before != 1 else 2
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.jpg").write_bytes(jpeg_bytes(Image.new("RGB", (40, 32), (200, 90, 30)), 20))
+    args = {"fix": ["fix", str(tmp_path / "in" / "a.jpg"), "-o", str(tmp_path / "a.png")],
+            "upscale": ["upscale", str(tmp_path / "in" / "a.jpg"), "-o", str(tmp_path / "a.png"), "--no-deblock"],
+            "index": ["index", str(tmp_path / "in")]}[verb]
+    try:
+        result = CliRunner().invoke(main, [*args, "--threads", str(target)])
+        assert result.exit_code == 0, result.output
+        assert seen and set(seen) == {target}
+    finally:
+        torch.set_num_threads(before)
+    assert CliRunner().invoke(main, [*args[:2], "--threads", "0"]).exit_code == 2
