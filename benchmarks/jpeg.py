@@ -2,7 +2,7 @@
 pictures, and speed against a DnCNN-style reference.
 
     python benchmarks/jpeg.py [--data ../shared/data/dev] [--tables quality memes clean speed]
-                              [--qualities 10 20 30 40] [--update-cards]
+                              [--qualities 10 20 30 40] [--update-cards] [--no-seeds]
 
 Protocol (the literature's): each clean image is compressed with Pillow's IJG
 encoder (4:2:0 for colour) at each quality and restored; PSNR / SSIM / PSNR-B
@@ -86,7 +86,7 @@ def quality_table(args, command: str) -> None:
         for quality in args.qualities:
             started = time.time()
             methods = {"JPEG": None, "default": blind}
-            if quality == 10 and name in SEED_SETS:
+            if quality == 10 and name in SEED_SETS and not args.no_seeds:
                 methods.update({label: (lambda im, info, m=model: restore_frame(im, m)) for label, model in SEEDS.items()})
             scores = evaluate(images, quality, methods, projection)
             raw = scores["JPEG"]
@@ -230,6 +230,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sets", nargs="+", default=[*GRAY_SETS, *COLOUR_SETS], choices=[*GRAY_SETS, *COLOUR_SETS])
     parser.add_argument("--qualities", nargs="+", type=int, default=[10, 20, 30, 40])
     parser.add_argument("--update-cards", action="store_true")
+    parser.add_argument("--no-seeds", action="store_true",
+                        help="leave out the seed models (their rows take most of the time; they do not change "
+                             "when only the blind model is retrained)")
     parser.add_argument("--speed-worker", nargs=3, metavar=("NETWORK", "WIDTH", "HEIGHT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.speed_worker:
