@@ -82,7 +82,7 @@ def plan(inputs: list[Path], output: Path | None, recursive: bool, suffix: str, 
                 and not (skip and source.resolve().is_relative_to(output_root))
             ]
             if not found:
-                raise BatchError(f"{entry}: no images found" + ("" if recursive else " (try --recursive)"))
+                raise _no_images(entry, recursive)
             for source in found:
                 folder = source.parent if output is None else output / source.relative_to(entry).parent
                 jobs.append(Job(source, _named(source, folder, suffix, extension)))
@@ -181,6 +181,10 @@ def failure(exc: Exception) -> str:
     return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": ")
 
 
+def _no_images(folder: Path, recursive: bool) -> BatchError:
+    return BatchError(f"{folder}: no images found" + ("" if recursive else " (try --recursive)"))
+
+
 def sources(inputs: list[Path], recursive: bool) -> list[Path]:
     """The image files named by ``inputs`` (folders searched as ``plan`` does);
     BatchError for a folder without images."""
@@ -188,7 +192,7 @@ def sources(inputs: list[Path], recursive: bool) -> list[Path]:
     for entry in inputs:
         images = find_images([entry], recursive)
         if entry.is_dir() and not images:
-            raise BatchError(f"{entry}: no images found" + ("" if recursive else " (try --recursive)"))
+            raise _no_images(entry, recursive)
         found.extend(images)
     return found
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from PIL import Image
 
 from . import cards
-from .cards import WEIGHTS_DIR, card_path  # noqa: F401  (card_path: re-exported for callers outside the zoo)
+from .cards import WEIGHTS_DIR
 
 if TYPE_CHECKING:
     from torch import nn

@@ -174,14 +174,14 @@ def quantized_quality(image: Image.Image, phase: tuple[int, int] = (0, 0), detec
     the histograms are read again against the found quality's table.
     ``detect``: the excess that counts (``SHIFTED_DETECT`` on a shifted grid)."""
     dy, dx = phase
-    grid = luma_coefficients(image.crop((dx, dy, image.width, image.height)) if phase != (0, 0) else image)
+    coefficients = luma_coefficients(image.crop((dx, dy, image.width, image.height)) if phase != (0, 0) else image)
     for bins in (BINS, 2 * BINS):  # a harsh table's steps need the longer histograms
-        found = double_quantization(grid, [1] * 64, bins, detect)
+        found = double_quantization(coefficients, [1] * 64, bins, detect)
         if found.recompressed:
             break
     else:
         return None
-    earlier = double_quantization(grid, ijg_table(LUMA_BASE, found.first_quality))
+    earlier = double_quantization(coefficients, ijg_table(LUMA_BASE, found.first_quality))
     if earlier.recompressed and earlier.first_quality < found.first_quality:
         return earlier.first_quality
     return found.first_quality

@@ -1,7 +1,6 @@
 """Learned fingerprints (autoencoder, classifier embedding), the combined
 method, the search backends and catalog upgrades."""
 
-import json
 import sqlite3
 
 import numpy as np
@@ -10,7 +9,7 @@ from PIL import Image, ImageOps
 from skimage import data
 
 from golden import ae_reconstruction, assert_golden
-from pixrescue import decode, encode, fingerprint, zoo
+from pixrescue import cards, decode, encode, fingerprint, zoo
 from pixrescue.cli import METHOD_NAMES
 from pixrescue.collection import catalog, search, similarity
 from pixrescue.collection.catalog import Record
@@ -155,6 +154,6 @@ def test_the_cli_offers_every_method():
 
 def test_embedding_cards_describe_their_training():
     for model in EMBEDDINGS.values():
-        card = json.loads(zoo.card_path(model).read_text())
+        card = cards.read(cards.card_path(model))
         assert card["training"]["command"].startswith("pixrescue train " + model)
         assert 0 < card["validation"]["recall_at_1"] <= 1

@@ -1,6 +1,5 @@
 """The shipped weights do what their cards say, on real photographs."""
 
-import json
 
 import numpy as np
 import pytest
@@ -9,7 +8,7 @@ from safetensors.torch import load_file
 
 from golden import assert_golden, camera_q10, seed_gain
 from helpers import decode, jpeg_bytes, psnr
-from pixrescue import restore, zoo
+from pixrescue import cards, restore, zoo
 
 SEED_MODELS = ["srcnn.jpeg-q10-gray", "resnet18.jpeg-q10-gray"]
 
@@ -20,7 +19,7 @@ def test_weights_and_card_ship_in_the_package(name):
     assert weights.exists() and weights.stat().st_size < 10_000_000
     state = load_file(str(weights))
     assert set(state) == set(zoo.get_spec(name).build().state_dict())
-    card = json.loads(zoo.card_path(name).read_text())
+    card = cards.read(cards.card_path(name))
     assert card["name"] == name
     assert card["training"]["command"].startswith("pixrescue train " + name)
     assert card["training"]["steps_done"] > 0

@@ -14,7 +14,7 @@ from PIL import Image
 from safetensors.torch import save_file
 from skimage import data
 
-from pixrescue import zoo
+from pixrescue import cards, zoo
 from pixrescue.cli import main
 from pixrescue.training.campaign import PlanError, load_plan
 
@@ -47,8 +47,8 @@ def test_a_campaign_resumes_its_runs_and_replaces_shipped_weights_only_when_they
     torch.manual_seed(0)
     save_file(zoo.get_spec("srcnn.jpeg-q10-gray").build().state_dict(),
               str(zoo.weights_path("srcnn.jpeg-q10-gray", weights)))
-    shutil.copy(zoo.card_path("srcnn.jpeg-q10-gray"), weights)  # with the benchmark figures of the real ones
-    for source in (zoo.weights_path("fsrcnn.sr-x2"), zoo.card_path("fsrcnn.sr-x2")):
+    shutil.copy(cards.card_path("srcnn.jpeg-q10-gray"), weights)  # with the benchmark figures of the real ones
+    for source in (zoo.weights_path("fsrcnn.sr-x2"), cards.card_path("fsrcnn.sr-x2")):
         shutil.copy(source, weights / source.name)
     (tmp_path / "plan.json").write_text(json.dumps({
         "data": [str(clean)],
@@ -69,14 +69,14 @@ def test_a_campaign_resumes_its_runs_and_replaces_shipped_weights_only_when_they
     srcnn = zoo.weights_path("srcnn.jpeg-q10-gray", weights)
     assert digest(srcnn) != random_srcnn
     assert digest(srcnn) == digest(zoo.weights_path("srcnn.jpeg-q10-gray", runs / "srcnn.jpeg-q10-gray"))
-    card = json.loads(zoo.card_path("srcnn.jpeg-q10-gray", weights).read_text())
+    card = cards.read(cards.card_path("srcnn.jpeg-q10-gray", weights))
     assert card["judge"]["replaced_shipped"] and card["judge"]["candidate"] > card["judge"]["shipped"] + 0.01
     assert card["training"]["steps_done"] == 6
     assert card["metrics"] == {} and "Classic5-q10" in card["metrics_of_the_replaced_weights"]
     assert "replaced" in result.output
     # fsrcnn did not move: the shipped file stayed as it was, the candidate in its run folder.
     assert digest(zoo.weights_path("fsrcnn.sr-x2", weights)) == real_fsrcnn
-    kept = json.loads(zoo.card_path("fsrcnn.sr-x2", runs / "fsrcnn.sr-x2").read_text())
+    kept = cards.read(cards.card_path("fsrcnn.sr-x2", runs / "fsrcnn.sr-x2"))
     assert not kept["judge"]["replaced_shipped"] and "not more than the margin" in kept["judge"]["reason"]
     assert kept["lineage"][0]["config"]["model"] == "fsrcnn.sr-x2"  # started from the shipped card
     assert "kept the shipped weights" in result.output
@@ -91,10 +91,10 @@ def test_a_campaign_resumes_its_runs_and_replaces_shipped_weights_only_when_they
     assert result.exit_code == 0, result.output
     assert "at step 6" in result.output and "at step 2" in result.output  # each run resumed where it stopped
     assert digest(srcnn) == better
-    candidate = json.loads(zoo.card_path("srcnn.jpeg-q10-gray", runs / "srcnn.jpeg-q10-gray").read_text())
+    candidate = cards.read(cards.card_path("srcnn.jpeg-q10-gray", runs / "srcnn.jpeg-q10-gray"))
     assert candidate["training"]["steps_done"] == 12 and not candidate["judge"]["replaced_shipped"]
     assert [(r["from_step"], r["to_step"]) for r in candidate["training"]["runs"]] == [(0, 6), (6, 12)]
-    assert json.loads(zoo.card_path("fsrcnn.sr-x2", runs / "fsrcnn.sr-x2").read_text())["training"]["steps_done"] == 4
+    assert cards.read(cards.card_path("fsrcnn.sr-x2", runs / "fsrcnn.sr-x2"))["training"]["steps_done"] == 4
     outcomes = [json.loads(line) for line in (runs / "campaign.jsonl").read_text().splitlines()]
     assert [(o["model"], o["replaced"]) for o in outcomes] == [
         ("srcnn.jpeg-q10-gray", True), ("fsrcnn.sr-x2", False), ("srcnn.jpeg-q10-gray", False),
