@@ -15,7 +15,7 @@ import zipfile
 from importlib import resources
 from typing import Annotated, Literal
 
-from fastapi import FastAPI, File, Form, HTTPException, Path, Query, Request, UploadFile
+from fastapi import Depends, FastAPI, File, Form, HTTPException, Path, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -36,6 +36,13 @@ _ENCODED = [(key.lower().encode(), value.encode()) for key, value in HEADERS.ite
 # Room for the multipart framing and the option fields around the file.
 _FORM_OVERHEAD = 64 * 1024
 JOB_ID = Annotated[str, Path(pattern="^[0-9a-f]{32}$", description="The id POST /api/jobs returned.")]
+
+
+def _jobs(request: Request) -> JobQueue:
+    return request.app.state.jobs
+
+
+Jobs = Annotated[JobQueue, Depends(_jobs)]
 
 
 class Error(BaseModel):
@@ -73,21 +80,24 @@ ERRORS = {code: {"model": Error} for code in (400, 404, 409, 413, 422, 429, 503)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    """The application with its own job queue (closed, files removed, when the app stops)."""
-    jobs = JobQueue(settings)
+    """The application; each time it starts (its lifespan) it opens a job queue, closed with
+    every file removed when it stops (``app.state.jobs``)."""
+    settings = settings or Settings()
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
-        yield
         from starlette.concurrency import run_in_threadpool
 
-        await run_in_threadpool(jobs.close)
+        app.state.jobs = JobQueue(settings)
+        try:
+            yield
+        finally:
+            await run_in_threadpool(app.state.jobs.close)
 
     app = FastAPI(title="pixrescue", summary="Rescue pictures: JPEG artifacts, upscaling, invertible shrinking.",
                   version=_version(), docs_url=None, redoc_url=None, openapi_url="/api/openapi.json",
                   lifespan=lifespan)
-    app.state.jobs = jobs
-    app.add_middleware(_Limit, max_bytes=jobs.settings.max_bytes + _FORM_OVERHEAD)
+    app.add_middleware(_Limit, max_bytes=settings.max_bytes + _FORM_OVERHEAD)
     app.add_middleware(_Headers)
     app.mount("/static", StaticFiles(packages=[("pixrescue.web", "static")]), name="static")
 
@@ -111,7 +121,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                         media_type="text/html; charset=utf-8")
 
     @app.get("/api/limits", response_model=Limits)
-    def limits() -> Limits:
+    def limits(jobs: Jobs) -> Limits:
         """What the server accepts."""
         s = jobs.settings
         return Limits(max_bytes=s.max_bytes, max_pixels=jobs.max_pixels, workers=s.workers, capacity=s.capacity,
@@ -120,6 +130,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.post("/api/jobs", status_code=202, response_model=Status, responses=ERRORS)
     def submit(
         file: Annotated[UploadFile, File(description="The picture (JPEG, PNG, WebP, BMP, TIFF or GIF).")],
+        jobs: Jobs,
         kind: Annotated[Literal["fix", "upscale", "shrink", "expand", "inspect"], Form()] = "fix",
         strength: Annotated[int | None, Form(ge=1, le=100, description="fix: treat it as this JPEG quality.")] = None,
         scale: Annotated[int | None, Form(ge=2, le=4, description="upscale: 2, 3 or 4; shrink: 2 or 4.")] = None,
@@ -128,13 +139,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return _status(jobs, jobs.submit(file.file, Options(kind, strength, scale), file.filename))
 
     @app.get("/api/jobs/{job_id}", response_model=Status, responses=ERRORS)
-    def status(job_id: JOB_ID) -> Status:
+    def status(job_id: JOB_ID, jobs: Jobs) -> Status:
         """A job's status (its result's address once done)."""
         return _status(jobs, _job(jobs, job_id))
 
     @app.get("/api/jobs/{job_id}/result", response_class=FileResponse, responses={
         200: {"content": {"image/png": {}}, "description": "The result, a PNG."}, **ERRORS})
-    def result(job_id: JOB_ID):
+    def result(job_id: JOB_ID, jobs: Jobs):
         """The result of a finished job, as PNG."""
         job = _job(jobs, job_id)
         if job.result is None:
@@ -143,7 +154,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return FileResponse(job.result, media_type="image/png", filename=job.download_name)
 
     @app.delete("/api/jobs/{job_id}", status_code=204, responses=ERRORS)
-    def forget(job_id: JOB_ID) -> Response:
+    def forget(job_id: JOB_ID, jobs: Jobs) -> Response:
         """Cancel a job or delete its result."""
         jobs.cancel(_job(jobs, job_id))
         return Response(status_code=204)
@@ -151,7 +162,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/api/results.zip", response_class=FileResponse, responses={
         200: {"content": {"application/zip": {}}, "description": "The results, a ZIP file."}, **ERRORS})
     def results_zip(ids: Annotated[list[Annotated[str, Query(pattern="^[0-9a-f]{32}$")]],
-                                   Query(min_length=1, max_length=200)]):
+                                   Query(min_length=1, max_length=200)], jobs: Jobs):
         """The results of several finished jobs in one ZIP file."""
         import tempfile
 
@@ -298,5 +309,6 @@ def serve(host: str = "127.0.0.1", port: int = 8000, settings: Settings | None =
     announce(f"pixrescue: serving http://{shown}:{port}/ (Ctrl-C stops)")
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
-    finally:  # also when the server never started (the port taken): nothing is left behind
-        app.state.jobs.close(wait=0)
+    finally:  # also when the server stopped starting (the port taken): nothing is left behind
+        if hasattr(app.state, "jobs"):
+            app.state.jobs.close(wait=0)
