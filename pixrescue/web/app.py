@@ -33,6 +33,8 @@ HEADERS = {
     "X-Frame-Options": "DENY",
 }
 _ENCODED = [(key.lower().encode(), value.encode()) for key, value in HEADERS.items()]
+# Seconds the running jobs get to finish when the server stops (then they are cancelled).
+SHUTDOWN_WAIT = 10.0
 # Room for the multipart framing and the option fields around the file.
 _FORM_OVERHEAD = 64 * 1024
 JOB_ID = Annotated[str, Path(pattern="^[0-9a-f]{32}$", description="The id POST /api/jobs returned.")]
@@ -92,7 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
-            await run_in_threadpool(app.state.jobs.close)
+            await run_in_threadpool(app.state.jobs.close, min(SHUTDOWN_WAIT, settings.job_seconds))
 
     app = FastAPI(title="pixrescue", summary="Rescue pictures: JPEG artifacts, upscaling, invertible shrinking.",
                   version=_version(), docs_url=None, redoc_url=None, openapi_url="/api/openapi.json",
@@ -300,7 +302,7 @@ async def _send_json(send, status: int, message: str) -> None:
 
 
 def serve(host: str = "127.0.0.1", port: int = 8000, settings: Settings | None = None, announce=print) -> None:
-    """Run the server in the foreground until Ctrl-C (running jobs get their time limit to
+    """Run the server in the foreground until Ctrl-C (running jobs get SHUTDOWN_WAIT seconds to
     finish, waiting ones are cancelled, every temporary file is removed)."""
     import uvicorn
 
