@@ -5,8 +5,9 @@
 Protocol: a 1-megapixel JPEG (examples/meme.jpg enlarged to 1224x816 with Lanczos, saved at
 quality 20) is fixed once by the command line (`pixrescue fix`, timed as a whole command);
 that PNG is the reference.  Load + fix + save is also timed in this process, the model
-loaded, in turn with the single jobs of step 1 (the median).  The server is started as `pixrescue serve` on a free port in a subprocess (its
-default limits unless --workers / --queue) and warmed by one job.  Then:
+loaded, in turn with the single jobs of step 1 (the median).  The server is started as
+`pixrescue serve` on a free port in a subprocess (its default limits unless --workers /
+--queue) and warmed by one job.  Then:
 
 1. upload-to-result, --single times one after the other: POST the file, poll its status
    every 20 ms, GET the PNG (then wait for the facts that follow, before the next); the median;

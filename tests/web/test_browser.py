@@ -110,10 +110,16 @@ def test_fix_a_picture_in_the_page(server, browser, tmp_path):
     with urllib.request.urlopen(link.get_attribute("href")) as response:
         assert saved.read_bytes() == response.read()
 
-    text = tmp_path / "notes.txt"
-    text.write_text("not a picture\n" * 10)
-    browser.find_element(By.ID, "files").send_keys(str(text))
-    failed = WebDriverWait(browser, 30).until(lambda d: d.find_element(By.CSS_SELECTOR, "#queue .job.failed"))
-    assert failed.find_element(By.CSS_SELECTOR, ".name").text == "notes.txt"
-    assert failed.find_element(By.CSS_SELECTOR, ".state").text == (
-        "Failed: not an image file, or a format that is not supported")
+    # A text file, dropped on the page and pasted into it: the server's error in its line.
+    for event in ("new DragEvent('drop', {dataTransfer: data, bubbles: true})",
+                  "new ClipboardEvent('paste', {clipboardData: data, bubbles: true})"):
+        browser.execute_script(f"""
+            const data = new DataTransfer();
+            data.items.add(new File(['not a picture\\n'.repeat(10)], 'notes.txt', {{type: 'text/plain'}}));
+            document.getElementById('drop').dispatchEvent({event});""")
+    WebDriverWait(browser, 30).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#queue .job.failed")) == 2)
+    failed = browser.find_elements(By.CSS_SELECTOR, "#queue .job.failed")
+    for line in failed:
+        assert line.find_element(By.CSS_SELECTOR, ".name").text == "notes.txt"
+        assert line.find_element(By.CSS_SELECTOR, ".state").text == (
+            "Failed: not an image file, or a format that is not supported")
