@@ -90,7 +90,7 @@ def test_fix_submit_poll_fetch_equals_the_api(tmp_path):
         assert leftovers(client) == []
 
 
-def test_upscale_and_inspect(tmp_path):
+def test_upscale_shrink_expand_and_inspect(tmp_path):
     with client_for(tmp_path) as client:
         bigger = client.post("/api/jobs", files={"file": ("a.png", png(), "image/png")},
                              data={"kind": "upscale", "scale": "3", "strength": ""}).json()
@@ -103,6 +103,14 @@ def test_upscale_and_inspect(tmp_path):
         assert looked["status"] == "done" and looked["facts"]["width"] == 48 and looked["facts"]["jpeg_quality"] is None
         missing = client.get(f"/api/jobs/{looked['id']}/result")
         assert missing.status_code == 409 and "no result" in missing.json()["error"]
+        small = client.post("/api/jobs", files={"file": ("c.png", png(), "image/png")}, data={"kind": "shrink"}).json()
+        small = wait(client, small["id"]).json()
+        assert small["download_name"] == "c.small2.png" and small["summary"]["output_width"] == 24
+        shrunk = client.get(small["result"]).content
+        full = client.post("/api/jobs", files={"file": ("c.small2.png", shrunk, "image/png")}, data={"kind": "expand"})
+        full = wait(client, full.json()["id"]).json()
+        assert full["status"] == "done" and full["download_name"] == "c.small2.expanded.png"
+        assert decode(client.get(full["result"]).content).size == (48, 32)
 
 
 @pytest.mark.parametrize("options, message", [
