@@ -131,7 +131,7 @@ class JobQueue:
         self._waiting: list[Job] = []
         self._running = 0
         self._closing = False
-        self._lock = threading.Condition()
+        self._lock = threading.Condition(threading.RLock())
         self._functions: dict[Options, Callable] = {}
         self._function_lock = threading.Lock()
         self._threads = [threading.Thread(target=self._work, name=f"pixrescue-job-{n}", daemon=True)
@@ -310,9 +310,10 @@ class JobQueue:
                 self._lock.wait(min(0.5, self.settings.keep_seconds, self.settings.job_seconds))
 
     def _forget(self, job: Job) -> None:
-        """Drop ``job`` and its files (the lock held or not needed)."""
-        self._jobs.pop(job.id, None)
-        shutil.rmtree(job.folder, ignore_errors=True)
+        """Drop ``job`` and its files."""
+        with self._lock:  # re-entrant
+            self._jobs.pop(job.id, None)
+            shutil.rmtree(job.folder, ignore_errors=True)
 
     # Stopping
 
