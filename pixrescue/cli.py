@@ -350,6 +350,40 @@ def models() -> None:
 
 
 @main.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (0.0.0.0: every network interface; anyone who can reach it can use it).")
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True, help="Port to listen on.")
+@click.option("--max-upload-mb", type=click.FloatRange(min=0, min_open=True), default=50, show_default=True,
+              help="Largest file accepted, in megabytes.")
+@click.option("--max-pixels", type=click.IntRange(min=1), default=None,
+              help="Refuse pictures larger than this many pixels, read or written (default: Pillow's 89,478,485).")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Jobs running at once (default: one per core).")
+@click.option("--queue", type=click.IntRange(min=0), default=None,
+              help="Jobs waiting beyond those running; more are refused (429). Default: 4 per worker.")
+@click.option("--job-seconds", type=click.FloatRange(min=0, min_open=True), default=300, show_default=True,
+              help="A job's time limit.")
+@click.option("--keep-minutes", type=click.FloatRange(min=0, min_open=True), default=30, show_default=True,
+              help="How long results are kept before they are deleted.")
+def serve(host, port, max_upload_mb, max_pixels, workers, queue, job_seconds, keep_minutes) -> None:
+    """Serve a web page (and its JSON API) that runs fix, upscale, shrink, expand and inspect.
+
+    Needs the web extra: pip install 'pixrescue[web]'. Runs in the foreground until Ctrl-C."""
+    from dataclasses import replace
+
+    try:
+        from .web.app import serve as run_server
+        from .web.jobs import Settings
+    except ImportError as exc:
+        _fail(f"serve needs the web extra ({exc.name} is missing): pip install 'pixrescue[web]'")
+    settings = replace(Settings(), max_bytes=int(max_upload_mb * 1024 * 1024), max_pixels=max_pixels, queue=queue,
+                       job_seconds=job_seconds, keep_seconds=keep_minutes * 60)
+    if workers:
+        settings = replace(settings, workers=workers)
+    run_server(host, port, settings, announce=lambda line: click.echo(line, err=True))
+
+
+@main.command()
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--db", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Catalog file (default: FOLDER/.pixrescue.db).")

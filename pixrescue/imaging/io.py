@@ -67,6 +67,10 @@ class ImageLoadError(Exception):
     """An input that cannot be read as an image; the message is one line."""
 
 
+class ImageTooLargeError(ImageLoadError):
+    """An image over the pixel limit (``load(max_pixels=...)``)."""
+
+
 class ImageSaveError(Exception):
     """An output that cannot be written; the message is one line."""
 
@@ -213,7 +217,7 @@ def load(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS, h
     except (ImageLoadError, MemoryError):
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageLoadError(
+        raise ImageTooLargeError(
             f"image too large (over {max_pixels:,} pixels, refused as a possible decompression bomb)"
         ) from None
     except UnidentifiedImageError:
