@@ -86,3 +86,22 @@ def test_components_join_chains_and_leave_singletons_out():
     groups = graph.components(7, np.array([0, 1, 4]), np.array([1, 3, 6]))
     assert [g.tolist() for g in groups] == [[0, 1, 3], [4, 6]]
     assert graph.components(3, np.zeros(0, int), np.zeros(0, int)) == []
+
+
+def test_the_inverted_file_search_finds_the_planted_copies_among_many():
+    """Above graph.IVF_FROM the embedding search is approximate: every planted copy is still found."""
+    rng = np.random.default_rng(0)
+    n = graph.IVF_FROM + 5000
+    vectors = rng.standard_normal((n, 128)).astype(np.float32)
+    copies = rng.choice(n, (400, 2), replace=False)
+    noise = rng.standard_normal((400, 128)).astype(np.float32)
+    noise *= (rng.uniform(0.2, 0.6, 400) / np.linalg.norm(noise, axis=1))[:, None]
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    vectors[copies[:, 1]] = vectors[copies[:, 0]] + noise
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    table = similarity.Table(None, "cnn", vectors[:, None, :])
+    found = as_set(table.edges(similarity.default_threshold("cnn")))
+    planted = {(min(a, b), max(a, b)) for a, b in copies.tolist()}
+    close = {pair for pair in planted if 1 - vectors[pair[0]] @ vectors[pair[1]] <= 0.3}
+    assert len(close) > 350 and close <= found
+    assert all(1 - vectors[a] @ vectors[b] <= 0.3 + 1e-6 for a, b in found)
