@@ -40,11 +40,11 @@ def start(address: str | None = None, num_cpus: int | None = None, object_store_
         return
     try:
         if address:
-            ray.init(address=address, log_to_driver=False)
+            ray.init(address=address, log_to_driver=False, logging_level="ERROR")
         else:
             # "local": a new cluster, never one that another command left behind
             ray.init(address="local", num_cpus=num_cpus, object_store_memory=object_store_memory,
-                     include_dashboard=False, log_to_driver=False)
+                     include_dashboard=False, log_to_driver=False, logging_level="ERROR")
     except Exception as exc:  # ConnectionError, RuntimeError, ...: one line
         raise EngineError(f"Ray could not start{f' at {address}' if address else ''}: "
                           f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
