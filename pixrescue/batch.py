@@ -36,6 +36,13 @@ class Outcome:
     skipped: list[tuple[Path, str]] = field(default_factory=list)
     failed: list[tuple[Path, str]] = field(default_factory=list)
 
+    def add(self, job: Job, kind: str, message: str) -> None:
+        """Record what ``run_job`` said of ``job``."""
+        if kind == "done":
+            self.done.append(job)
+        else:
+            getattr(self, kind).append((job.source, message))
+
 
 def _is_own_output(path: Path, suffix: str) -> bool:
     """``path`` looks like what this command writes beside its inputs (``x.fixed.png``)."""
@@ -150,26 +157,33 @@ def run(
     say = report or (lambda message: tqdm.write(message, file=sys.stderr))
     bar = tqdm(jobs, unit="image", disable=not progress or len(jobs) < 2, file=sys.stderr)
     for job in bar:
-        try:
-            if job.target.resolve() == job.source.resolve() and not overwrite:
-                raise ImageSaveError("output would replace the input (use --overwrite to allow it)")
-            if job.target.exists() and skip_existing:
-                outcome.skipped.append((job.source, f"{job.target} exists"))
-                continue
-            if job.target.exists() and not overwrite:
-                raise ImageSaveError(f"{job.target} exists (use --overwrite to replace it, "
-                                     "or --skip-existing to leave it)")
-            picture = load(job.source, max_pixels=max_pixels)
-            result = process(picture)
-            save(result, job.target, quality=quality, background=background, overwrite=overwrite)
-            if result.unchanged:
-                outcome.unchanged.append((job.source, result.unchanged))
-            else:
-                outcome.done.append(job)
-        except Exception as exc:  # one bad file must not stop the batch
-            outcome.failed.append((job.source, failure(exc)))
-            say(f"error: {job.source}: {failure(exc)}")
+        kind, message = run_job(job, process, overwrite=overwrite, skip_existing=skip_existing, quality=quality,
+                                background=background, max_pixels=max_pixels)
+        outcome.add(job, kind, message)
+        if kind == "failed":
+            say(f"error: {job.source}: {message}")
     return outcome
+
+
+def run_job(job: Job, process: Callable[[Picture], Picture], *, overwrite: bool = False, skip_existing: bool = False,
+            quality: int | None = None, background: str | None = None,
+            max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[str, str]:
+    """Load, process and save one job (what ``run`` does for each): its kind,
+    "done", "unchanged", "skipped" or "failed", and the message that goes with it."""
+    try:
+        if job.target.resolve() == job.source.resolve() and not overwrite:
+            raise ImageSaveError("output would replace the input (use --overwrite to allow it)")
+        if job.target.exists() and skip_existing:
+            return "skipped", f"{job.target} exists"
+        if job.target.exists() and not overwrite:
+            raise ImageSaveError(f"{job.target} exists (use --overwrite to replace it, "
+                                 "or --skip-existing to leave it)")
+        picture = load(job.source, max_pixels=max_pixels)
+        result = process(picture)
+        save(result, job.target, quality=quality, background=background, overwrite=overwrite)
+        return ("unchanged", result.unchanged) if result.unchanged else ("done", "")
+    except Exception as exc:  # one bad file must not stop the batch
+        return "failed", failure(exc)
 
 
 def failure(exc: Exception) -> str:

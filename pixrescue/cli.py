@@ -123,6 +123,34 @@ def with_output_options(function):
     return function
 
 
+def with_engine_options(function):
+    """--engine and --address, kept in the context's meta["engine"] (see pixrescue/cluster.py)."""
+    import functools
+
+    @functools.wraps(function)
+    def wrapper(*args, engine, address, **kwargs):
+        if address is not None and engine != "ray":
+            _fail("--address belongs to --engine ray")
+        click.get_current_context().meta["engine"] = (engine, address)
+        return function(*args, **kwargs)
+
+    wrapper = click.option("--address", default=None, metavar="HOST:PORT",
+                           help="With --engine ray: the Ray cluster to use (default: start one on this machine).")(wrapper)
+    return click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+                        help="ray: spread the files over a Ray cluster (pip install 'pixrescue[cluster]'; "
+                        "see docs/cluster.md).")(wrapper)
+
+
+def _on_ray(run):
+    """``run()`` (a cluster call) with its Ray error as one line."""
+    from .cluster import EngineError
+
+    try:
+        return run()
+    except EngineError as exc:
+        _fail(str(exc))
+
+
 def _output_format(output, extension: str | None) -> str:
     """The output's extension (without the dot): -o FILE's, else --format's (png by default).
     Refuses -o FILE.ext with a --format that names another format."""
@@ -150,7 +178,7 @@ def _check_save_options(extension: str, quality: int | None, background: str | N
             _fail(f"--background: {exc}")
 
 
-def _run_images(inputs, output, recursive, extension, suffix, process, verb, **save_options) -> None:
+def _run_images(inputs, output, recursive, extension, suffix, process, verb, factory=None, **save_options) -> None:
     from . import _pixel_limit, batch
     from .imaging import ImageSaveError
 
@@ -162,7 +190,13 @@ def _run_images(inputs, output, recursive, extension, suffix, process, verb, **s
         jobs = batch.plan(list(inputs), path, recursive, suffix, "." + extension, single_file=not folder)
     except (batch.BatchError, ImageSaveError) as exc:
         _fail(str(exc))
-    outcome = batch.run(jobs, process, max_pixels=max_pixels, **save_options)
+    engine, address = click.get_current_context().meta.get("engine", ("local", None))
+    if engine == "ray":
+        from . import cluster
+
+        outcome = _on_ray(lambda: cluster.run(jobs, factory, address=address, max_pixels=max_pixels, **save_options))
+    else:
+        outcome = batch.run(jobs, process, max_pixels=max_pixels, **save_options)
     _finish(outcome, verb)
 
 
@@ -179,9 +213,12 @@ def _run_images(inputs, output, recursive, extension, suffix, process, verb, **s
 @click.option("--project/--no-project", default=None,
               help="Move the result back into the quantization intervals the JPEG file proves "
               "(JPEG inputs only; default: when the model's card says so and the file shows a single compression).")
+@with_engine_options
 def fix(inputs, output, recursive, extension, quality, background, overwrite, skip_existing, max_pixels, model,
         passes, strength, project) -> None:
     """Remove JPEG blocking and ringing from INPUTS (files or folders)."""
+    import functools
+
     from . import restorer
 
     try:
@@ -189,6 +226,7 @@ def fix(inputs, output, recursive, extension, quality, background, overwrite, sk
     except (ValueError, FileNotFoundError) as exc:
         _fail(str(exc))
     _run_images(inputs, output, recursive, extension, ".fixed", process, "fixed", overwrite=overwrite,
+                factory=functools.partial(restorer, model, passes, strength, project),
                 skip_existing=skip_existing, quality=quality, background=background, max_pixels=max_pixels)
 
 
@@ -202,9 +240,12 @@ def fix(inputs, output, recursive, extension, quality, background, overwrite, sk
               "train` wrote. Default: edsr.")
 @click.option("--deblock/--no-deblock", default=None,
               help="Remove JPEG artifacts before enlarging (default: for JPEG inputs).")
+@with_engine_options
 def upscale(inputs, output, recursive, extension, quality, background, overwrite, skip_existing, max_pixels, scale,
             method, deblock) -> None:
     """Enlarge INPUTS (files or folders) SCALE times."""
+    import functools
+
     from . import upscaler
 
     factor = int(scale)
@@ -213,6 +254,7 @@ def upscale(inputs, output, recursive, extension, quality, background, overwrite
     except (ValueError, FileNotFoundError) as exc:
         _fail(str(exc))
     _run_images(inputs, output, recursive, extension, f".x{factor}", process, "upscaled", overwrite=overwrite,
+                factory=functools.partial(upscaler, factor, method, deblock, max_pixels),
                 skip_existing=skip_existing, quality=quality, background=background, max_pixels=max_pixels)
 
 
@@ -391,6 +433,7 @@ def serve(host, port, max_upload_mb, max_pixels, workers, queue, job_seconds, ke
 @click.option("--rebuild", is_flag=True,
               help="Start the catalog from nothing (a damaged one is moved aside to NAME.damaged).")
 @threads_option
+@with_engine_options
 def index(folder, db, rotations, rebuild) -> None:
     """Fingerprint the images in FOLDER (recursively) into a SQLite catalog.
 
@@ -401,7 +444,13 @@ def index(folder, db, rotations, rebuild) -> None:
     from .collection.catalog import CatalogError
 
     try:
-        report = index_folder(folder, db, rotations, rebuild, progress=True)
+        engine, address = click.get_current_context().meta["engine"]
+        if engine == "ray":
+            from . import cluster
+
+            report = _on_ray(lambda: cluster.index(folder, db, rotations, rebuild, address))
+        else:
+            report = index_folder(folder, db, rotations, rebuild, progress=True)
     except (CatalogError, OSError) as exc:
         _fail(str(exc))
     click.echo(f"indexed {folder}: {report.added} added, {report.updated} updated, {report.removed} removed, "

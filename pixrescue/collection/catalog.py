@@ -297,10 +297,7 @@ def update(
     with _guard(db_path):
         connection = connect(db_path, rebuild=True)
         try:
-            known = {
-                row[0]: (row[1], row[2], row[3])
-                for row in connection.execute("SELECT path, size, mtime_ns, rotations FROM images")
-            }
+            known = known_files(connection)
             connection.execute("INSERT OR REPLACE INTO meta VALUES ('root', ?)", (str(root),))
             connection.commit()
             seen: set[str] = set()
@@ -320,20 +317,10 @@ def update(
                 try:
                     picture = load(path, history=False)  # fingerprints need no compression history
                     record = record_of(picture, path, stat.st_size, rotations)
-                except ImageLoadError as exc:
-                    failed(path, str(exc))
-                    continue
                 except Exception as exc:  # one file's failure, whatever it is, is not the run's
-                    failed(path, f"fingerprinting failed ({type(exc).__name__}: {exc})")
+                    failed(path, failure(exc))
                     continue
-                slots = ", ".join("?" * (len(METHODS) + len(EMBEDDINGS)))
-                connection.execute(
-                    f"INSERT OR REPLACE INTO images VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, {slots})",
-                    (key, stat.st_size, stat.st_mtime_ns, record.width, record.height, record.format,
-                     record.jpeg_quality, len(picture.frames), int(rotations),
-                     *(_pack(record.hashes[name]) for name in METHODS),
-                     *(_pack_vectors(record.embeddings[name]) for name in EMBEDDINGS)),
-                )
+                connection.execute(INSERT, row_of(key, stat, picture, record, rotations))
                 connection.commit()
                 if key in known:
                     report.updated += 1
@@ -346,6 +333,41 @@ def update(
         finally:
             connection.close()
     return report
+
+
+INSERT = f"INSERT OR REPLACE INTO images VALUES ({', '.join('?' * (9 + len(METHODS) + len(EMBEDDINGS)))})"
+
+
+def row_of(key: str, stat: os.stat_result, picture: Picture, record: Record, rotations: bool) -> tuple:
+    """The catalogue's row of one file (``INSERT`` writes it): ``key`` its
+    path relative to the folder, ``stat`` the file's when it was read."""
+    return (key, stat.st_size, stat.st_mtime_ns, record.width, record.height, record.format,
+            record.jpeg_quality, len(picture.frames), int(rotations),
+            *(_pack(record.hashes[name]) for name in METHODS),
+            *(_pack_vectors(record.embeddings[name]) for name in EMBEDDINGS))
+
+
+def fingerprint_file(path: Path, key: str, rotations: bool) -> tuple:
+    """Read ``path`` and return its row; raises ``ImageLoadError``, OSError or
+    whatever fingerprinting raises."""
+    stat = path.stat()
+    picture = load(path, history=False)  # fingerprints need no compression history
+    return row_of(key, stat, picture, record_of(picture, path, stat.st_size, rotations), rotations)
+
+
+def failure(exc: Exception) -> str:
+    """The one-line message for a file whose reading or fingerprinting raised ``exc``."""
+    if isinstance(exc, ImageLoadError):
+        return str(exc)
+    if isinstance(exc, OSError):
+        return exc.strerror or str(exc)
+    return f"fingerprinting failed ({type(exc).__name__}: {exc})"
+
+
+def known_files(connection: sqlite3.Connection) -> dict[str, tuple[int, int, int]]:
+    """path -> (size, mtime_ns, rotations) of every row: what ``update`` need not read again."""
+    return {row[0]: (row[1], row[2], row[3])
+            for row in connection.execute("SELECT path, size, mtime_ns, rotations FROM images")}
 
 
 def record_of(picture: Picture, path: Path, size: int, rotations: bool = False) -> Record:

@@ -14,8 +14,10 @@ A record stores one fingerprint per method, or 8 (its flips and quarter
 turns) when indexed with ``--rotations``; the distance from a query is the
 smallest over the stored variants.
 
-Grouping compares every pair, one block of rows at a time (numpy's popcount
-for hashes, one matrix product for embeddings); nearest-neighbour queries go
+Grouping joins the pairs within the threshold into connected components;
+``graph.py`` finds the pairs by range searches (near-linear time), or, without
+numba or FAISS, every pair is compared one block of rows at a time (numpy's
+popcount for hashes, one matrix product for embeddings); nearest-neighbour queries go
 through ``search.py``, which switches to FAISS indexes at sizes where they
 pay (``benchmarks/dupes_scale.py`` measures both up to a million).
 """
@@ -23,9 +25,11 @@ pay (``benchmarks/dupes_scale.py`` measures both up to a million).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterator
 
 import numpy as np
 
+from . import graph
 from .catalog import Record
 from .fingerprints import EMBEDDINGS
 from .search import EmbeddingSearcher, HashSearcher, cosine_distances, hamming_distances, smallest
@@ -71,12 +75,16 @@ def distance_unit(method: str) -> str:
 class Table:
     """One method's fingerprints of many records, for distance queries."""
 
-    def __init__(self, records: list[Record], method: str) -> None:
+    def __init__(self, records: list[Record] | None, method: str, data: np.ndarray | None = None) -> None:
+        """From ``records``, or (``records`` None) from ``data``: (N, V) uint64
+        hashes or (N, V, D) unit vectors, or for ``combined`` a list of both."""
         self.method = method
         if method == "combined":
-            self.parts = [Table(records, m) for m in COMBINED]
+            self.parts = [Table(records, m, None if data is None else d) for m, d in zip(COMBINED, data or COMBINED)]
             return
-        if method in HASH_METHODS:
+        if data is not None:
+            self.data = data
+        elif method in HASH_METHODS:
             lists = [r.hashes[method] for r in records]
             width = max((len(v) for v in lists), default=1)
             self.data = np.array([(v * width)[:width] for v in lists], dtype=np.uint64).reshape(len(records), width)
@@ -85,6 +93,9 @@ class Table:
             width = max((len(a) for a in arrays), default=1)
             self.data = np.stack([np.resize(a, (width, a.shape[1])) for a in arrays]) if arrays else \
                 np.zeros((0, 1, 128), np.float32)
+
+    def __len__(self) -> int:
+        return len(self.parts[0]) if self.method == "combined" else len(self.data)
 
     def distances(self, query, rows: slice | np.ndarray = slice(None)) -> np.ndarray:
         """Distance from ``query`` (its variants: the minimum over them) to each
@@ -106,6 +117,45 @@ class Table:
         flat = self.data.reshape(-1, self.data.shape[2])
         similarity = (plain @ flat.T).reshape(len(plain), len(self.data), -1).max(axis=2)
         return np.maximum(1.0 - similarity, 0.0)
+
+
+    def pair_distances(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Distances from the plain fingerprint of each record ``a[i]`` to record ``b[i]`` (as ``block``)."""
+        if self.method == "combined":
+            return np.minimum.reduce([p.pair_distances(a, b) / default_threshold(p.method) for p in self.parts])
+        plain = self.data[a, 0]
+        if self.method in HASH_METHODS:
+            return np.bitwise_count(plain[:, None] ^ self.data[b]).min(axis=1).astype(np.float32)
+        similarity = np.einsum("pd,pvd->pv", plain, self.data[b]).max(axis=1)
+        return np.maximum(1.0 - similarity, 0.0)
+
+    def candidates(self, threshold: float) -> tuple[np.ndarray, np.ndarray] | None:
+        """Pairs a < b that may lie within ``threshold`` (all that do), from the
+        range searches of ``graph.py``; None where a backend is missing."""
+        if self.method == "combined":
+            found = [p.candidates(threshold * default_threshold(p.method)) for p in self.parts]
+            if any(f is None for f in found):
+                return None
+            return graph.unique(np.concatenate([f[0] for f in found]), np.concatenate([f[1] for f in found]))
+        if self.method in HASH_METHODS:
+            return graph.hamming_pairs(self.data, int(np.floor(threshold + 1e-6)))
+        return graph.cosine_pairs(self.data, threshold)
+
+    def edges(self, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+        """Every pair a < b whose distance (a's plain fingerprint to b's
+        variants) is within ``threshold``: by range search, or by comparing
+        every pair where a backend is missing."""
+        found = self.candidates(threshold)
+        if found is not None:
+            close = self.pair_distances(*found) <= threshold
+            return found[0][close], found[1][close]
+        left, right = [], []
+        for start in range(0, len(self), _BLOCK):
+            a, b = np.nonzero(self.block(start, min(start + _BLOCK, len(self))) <= threshold)
+            keep = a + start < b
+            left.append(a[keep] + start)
+            right.append(b[keep])
+        return (np.concatenate(left), np.concatenate(right)) if left else (np.zeros(0, int), np.zeros(0, int))
 
 
 def query_of(record: Record, method: str):
@@ -146,35 +196,18 @@ class Group:
 
 def groups(records: list[Record], method: str = DEFAULT_METHOD, threshold: float | None = None) -> list[Group]:
     """Connected components of the 'within ``threshold``' graph, largest first."""
+    return list(each_group(records, method, threshold))
+
+
+def each_group(records: list[Record], method: str = DEFAULT_METHOD,
+               threshold: float | None = None) -> Iterator[Group]:
+    """``groups``, one at a time: the components are found and ordered first,
+    each group's members ranked and measured when it is asked for."""
     threshold = default_threshold(method) if threshold is None else threshold
-    n = len(records)
-    parent = list(range(n))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
     table = Table(records, method)
-    for start in range(0, n, _BLOCK):
-        close = table.block(start, min(start + _BLOCK, n)) <= threshold
-        for a, b in zip(*np.nonzero(close)):
-            a = int(a) + start
-            if a < b:
-                ra, rb = find(a), find(int(b))
-                if ra != rb:
-                    parent[ra] = rb
-    members: dict[int, list[int]] = {}
-    for i in range(n):
-        members.setdefault(find(i), []).append(i)
-    result = []
-    for indices in members.values():
-        if len(indices) < 2:
-            continue
-        ranked = sorted((records[i] for i in indices), key=lambda r: (r.quality_key(), str(r.path)), reverse=True)
+    found = graph.components(len(records), *table.edges(threshold))
+    best = [max(indices, key=lambda i: (records[i].quality_key(), str(records[i].path))) for indices in found]
+    for k in sorted(range(len(found)), key=lambda k: (-len(found[k]), str(records[best[k]].path))):
+        ranked = sorted((records[i] for i in found[k]), key=lambda r: (r.quality_key(), str(r.path)), reverse=True)
         distance = Table(ranked, method).distances(query_of(ranked[0], method))
-        result.append(Group(ranked, [round(float(d), 4) for d in distance]))
-    result.sort(key=lambda g: (-len(g.members), str(g.members[0].path)))
-    return result
-
+        yield Group(ranked, [round(float(d), 4) for d in distance])
