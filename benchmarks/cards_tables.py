@@ -25,7 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "docs" / "models.md"
 TITLES = {"jpeg": "Artifact removal (`pixrescue fix`)", "upscale": "Upscaling (`pixrescue upscale`)",
           "rescale": "Invertible rescaling (`pixrescue shrink` / `expand`)",
-          "embedding": "Fingerprints (`pixrescue index` / `dupes` / `similar`)"}
+          "embedding": "Fingerprints (`pixrescue index` / `dupes` / `similar`)",
+          "deblur": "Deblurring (`pixrescue deblur`)", "quality": "Quality score (`pixrescue inspect`)"}
 MEASURED = ("metrics", "held_out_separation")
 
 

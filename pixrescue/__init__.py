@@ -23,8 +23,8 @@ if TYPE_CHECKING:
     from .imaging import Picture
     from .tasks.inspect import Inspection
 
-__all__ = ["decode", "dupes", "encode", "expand", "expander", "fingerprint", "index", "inspect", "load", "models",
-           "move_aside", "restore", "restorer", "save", "set_threads", "shrink", "shrinker", "similar", "upscale", "upscaler"]
+__all__ = ["auto", "autofixer", "deblur", "deblurrer", "decode", "dupes", "encode", "expand", "expander", "fingerprint", "index", "inspect", "load", "models",
+           "move_aside", "quality_score", "restore", "restorer", "save", "set_threads", "shrink", "shrinker", "similar", "upscale", "upscaler"]
 __version__ = "0.1.0"
 
 
@@ -130,6 +130,60 @@ def upscaler(scale: int = 2, model: str | None = None, deblock: bool | None = No
     return functools.partial(upscale, scale=scale, model=method, deblock=deblock, max_pixels=max_pixels)
 
 
+def auto(image: Image.Image | Picture | str | os.PathLike, min_size: tuple[int, int] | None = None,
+         max_pixels: int | None = None) -> Picture:
+    """``image`` (a path, a PIL image or a Picture) with the steps it needs, in
+    the measured order: JPEG artifacts removed when it shows them, blur removed
+    when the deblocked picture is blurred, and enlarged 2, 3 or 4 times when
+    ``min_size`` (width, height) is given and it is smaller (refused,
+    ImageSaveError, over ``max_pixels``).  Returns a Picture whose ``steps``
+    names what ran (``unchanged`` says why when nothing did)."""
+    from .tasks.auto import auto_picture
+
+    return auto_picture(_picture(image), min_size, _pixel_limit(max_pixels))
+
+
+def autofixer(min_size: tuple[int, int] | None = None, max_pixels: int | None = None) -> Callable[[Picture], Picture]:
+    """:func:`auto` with these options, for many Pictures: the models it may use are loaded now."""
+    from . import zoo
+
+    for task in ("jpeg", "deblur") + (("upscale",) if min_size is not None else ()):
+        zoo.load_model(zoo.DEFAULT_MODEL[task])
+    return functools.partial(auto, min_size=min_size, max_pixels=max_pixels)
+
+
+def deblur(image: Image.Image | Picture | str | os.PathLike, model: str | None = None) -> Image.Image | Picture:
+    """``image`` (a path, a PIL image or a Picture) with camera motion, defocus
+    and soft focus removed by ``model`` (a registered deblurring model; default
+    ``deblurunet.blind``).  Alpha is kept.  A Picture gives a Picture (every
+    frame, metadata kept); a path or a PIL image gives a PIL image of the first frame."""
+    from .imaging import Picture
+    from .tasks.deblur import deblur_frame, deblur_picture
+
+    model = _deblur_model(model)
+    if isinstance(image, Picture):
+        return deblur_picture(image, model)
+    return deblur_frame(_frame(image), model)
+
+
+def deblurrer(model: str | None = None) -> Callable[[Picture], Picture]:
+    """:func:`deblur` with this model, for many Pictures: the model is checked and
+    loaded now (ValueError, FileNotFoundError)."""
+    from . import zoo
+
+    model = _deblur_model(model)
+    zoo.load_model(model)
+    return functools.partial(deblur, model=model)
+
+
+def _deblur_model(model: str | None) -> str:
+    from . import zoo
+
+    model = model or zoo.DEFAULT_MODEL["deblur"]
+    zoo.require_task(model, "deblur", "deblur")
+    return model
+
+
 def shrink(image, scale: int = 2, jpeg_robust: bool = False, refine: int = 0):
     """A :class:`pixrescue.imaging.Picture` ``scale`` (2 or 4) times smaller,
     made by the invertible rescaler so that :func:`expand` can recover the
@@ -206,8 +260,8 @@ def inspect(image: Image.Image | Picture | str | os.PathLike) -> Inspection:
     first frame) and what would help: format and metadata, the JPEG facts
     (quality of its tables, subsampling, earlier compressions), the quality
     the default model's estimator and the DCT histograms see, blockiness,
-    blur and noise, what :func:`restore` would tell the network, and the
-    recommended steps.  A frozen dataclass (``dataclasses.asdict`` gives
+    blur and noise, the quality score (:func:`quality_score`), what
+    :func:`restore` would tell the network, and the recommended steps.  A frozen dataclass (``dataclasses.asdict`` gives
     the JSON of ``pixrescue inspect --json``); reads, writes nothing."""
     from dataclasses import replace
 
@@ -219,7 +273,18 @@ def inspect(image: Image.Image | Picture | str | os.PathLike) -> Inspection:
     if not isinstance(image, (Picture, str, os.PathLike)):  # a PIL image: what its file said
         picture = replace(picture, format=image.format, jpeg=_source(image)[1],
                           icc_profile=image.info.get("icc_profile") or None)
-    return inspect_picture(picture, zoo.DEFAULT_MODEL["jpeg"])
+    return inspect_picture(picture, zoo.DEFAULT_MODEL["jpeg"], zoo.DEFAULT_MODEL["quality"])
+
+
+def quality_score(image: Image.Image | Picture | str | os.PathLike) -> float:
+    """How good ``image`` (a path, a PIL image or a Picture; its first frame)
+    looks, 0-100, higher is better: the quality network's prediction of its
+    PSNR against the clean original it came from, 20 dB (0) to 50 dB (100).
+    The same number as ``inspect(image).quality_score``."""
+    from . import zoo
+    from .tasks.quality import quality_score as score
+
+    return round(score(zoo.DEFAULT_MODEL["quality"], _picture(image).image)[0], 1)
 
 
 def encode(image: Image.Image | str | os.PathLike):

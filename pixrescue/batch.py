@@ -162,6 +162,8 @@ def run(
         outcome.add(job, kind, message)
         if kind == "failed":
             say(f"error: {job.source}: {message}")
+        elif kind == "done" and message:  # the steps a job chose (fix --auto)
+            say(f"{job.source}: {message}")
     return outcome
 
 
@@ -169,7 +171,8 @@ def run_job(job: Job, process: Callable[[Picture], Picture], *, overwrite: bool 
             quality: int | None = None, background: str | None = None,
             max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[str, str]:
     """Load, process and save one job (what ``run`` does for each): its kind,
-    "done", "unchanged", "skipped" or "failed", and the message that goes with it."""
+    "done", "unchanged", "skipped" or "failed", and the message that goes with it
+    (for "done", the steps the job chose, when it did: ``Picture.steps``)."""
     try:
         if job.target.resolve() == job.source.resolve() and not overwrite:
             raise ImageSaveError("output would replace the input (use --overwrite to allow it)")
@@ -181,7 +184,7 @@ def run_job(job: Job, process: Callable[[Picture], Picture], *, overwrite: bool 
         picture = load(job.source, max_pixels=max_pixels)
         result = process(picture)
         save(result, job.target, quality=quality, background=background, overwrite=overwrite)
-        return ("unchanged", result.unchanged) if result.unchanged else ("done", "")
+        return ("unchanged", result.unchanged) if result.unchanged else ("done", result.steps or "")
     except Exception as exc:  # one bad file must not stop the batch
         return "failed", failure(exc)
 

@@ -82,6 +82,16 @@ def _output_path(ctx, param, value: str | None):
     return path, folder
 
 
+def _size(value: str | None) -> tuple[int, int] | None:
+    """--min-size WxH: (width, height), each at least 1."""
+    if value is None:
+        return None
+    width, _, height = value.lower().partition("x")
+    if not (width.isdigit() and height.isdigit() and int(width) > 0 and int(height) > 0):
+        raise click.BadParameter(f"{value!r} is not WIDTHxHEIGHT in pixels (for example 1024x768)")
+    return int(width), int(height)
+
+
 def _threads(ctx, param, value: int | None) -> None:
     """--threads: set before the command runs (the API's set_threads)."""
     if value is not None:
@@ -214,19 +224,29 @@ def _run_images(inputs, output, recursive, extension, suffix, process, verb, fac
               help="Move the result back into the quantization intervals the JPEG file proves "
               "(JPEG inputs only; default: when the model's card says so and the file shows a single compression).")
 @with_engine_options
+@click.option("--auto", is_flag=True,
+              help="Inspect each picture and run the steps it needs: remove JPEG artifacts, then blur, then "
+              "enlarge to --min-size; prints what it did for each file.")
+@click.option("--min-size", default=None, callback=lambda ctx, param, value: _size(value), metavar="WxH",
+              help="With --auto: enlarge pictures smaller than this 2, 3 or 4 times.")
 def fix(inputs, output, recursive, extension, quality, background, overwrite, skip_existing, max_pixels, model,
-        passes, strength, project) -> None:
+        passes, strength, project, auto, min_size) -> None:
     """Remove JPEG blocking and ringing from INPUTS (files or folders)."""
     import functools
 
-    from . import restorer
+    from . import autofixer, restorer
 
+    if min_size is not None and not auto:
+        _fail("--min-size goes with --auto")
+    if auto and (model is not None or passes != 1 or strength is not None or project is not None):
+        _fail("--auto chooses the steps and their models itself: leave out -m, --passes, --strength and --project")
     try:
-        process = restorer(model, passes, strength, project)
+        process = autofixer(min_size, max_pixels) if auto else restorer(model, passes, strength, project)
     except (ValueError, FileNotFoundError) as exc:
         _fail(str(exc))
     _run_images(inputs, output, recursive, extension, ".fixed", process, "fixed", overwrite=overwrite,
-                factory=functools.partial(restorer, model, passes, strength, project),
+                factory=functools.partial(autofixer, min_size, max_pixels) if auto
+                else functools.partial(restorer, model, passes, strength, project),
                 skip_existing=skip_existing, quality=quality, background=background, max_pixels=max_pixels)
 
 
@@ -255,6 +275,24 @@ def upscale(inputs, output, recursive, extension, quality, background, overwrite
         _fail(str(exc))
     _run_images(inputs, output, recursive, extension, f".x{factor}", process, "upscaled", overwrite=overwrite,
                 factory=functools.partial(upscaler, factor, method, deblock, max_pixels),
+                skip_existing=skip_existing, quality=quality, background=background, max_pixels=max_pixels)
+
+
+@main.command()
+@with_output_options
+@click.option("-m", "--model", default=None,
+              help="A deblurring model's name (see `pixrescue models`) or a .safetensors file that "
+              "`pixrescue train` wrote. Default: deblurunet.blind.")
+def deblur(inputs, output, recursive, extension, quality, background, overwrite, skip_existing, max_pixels,
+           model) -> None:
+    """Remove camera shake, defocus and soft focus from INPUTS (files or folders)."""
+    from . import deblurrer
+
+    try:
+        process = deblurrer(model)
+    except (ValueError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    _run_images(inputs, output, recursive, extension, ".sharp", process, "deblurred", overwrite=overwrite,
                 skip_existing=skip_existing, quality=quality, background=background, max_pixels=max_pixels)
 
 
@@ -316,7 +354,7 @@ def _yes_no(value) -> str:
 
 # Explanations printed beside the recommended steps.
 _STEPS = {"fix": "pixrescue fix: JPEG artifacts", "upscale": "pixrescue upscale: small picture",
-          "deblur": "blurred; no deblurring command yet"}
+          "deblur": "pixrescue deblur: blurred"}
 
 
 def _inspection_table(found) -> str:
@@ -343,6 +381,8 @@ def _inspection_table(found) -> str:
         ("sharpness", "- (no detail)" if found.sharpness is None
          else f"{found.sharpness:.3f}" + (" (blurred)" if found.blurred else "")),
         ("noise", f"{found.noise:.2f}"),
+        ("quality score", f"{found.quality_score:.0f} / 100 (predicted {found.predicted_psnr:.1f} dB "
+                          "against the clean original)"),
         ("fix would", found.fix + ("" if found.fix_quality is None else f" [told quality {found.fix_quality}]")
          + (", projected" if found.fix_projects else "")),
         ("recommended", "; ".join(f"{step} ({_STEPS[step]})" for step in found.recommendations) or "nothing"),

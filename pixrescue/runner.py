@@ -13,7 +13,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
+from PIL import Image
 from torch import nn
+
+from .imaging.tensors import from_pixels, to_pixels
 
 DEFAULT_TILE = 384
 
@@ -98,3 +101,17 @@ def run_tiled(model: nn.Module, x: torch.Tensor, margin: int, tile: int | None =
 def _memory_format(x: torch.Tensor) -> torch.memory_format:
     return torch.channels_last if x.dim() == 4 and x.shape[1] > 1 and x.is_contiguous(
         memory_format=torch.channels_last) else torch.contiguous_format
+
+
+def run_on_colour(network: nn.Module, colour: Image.Image, margin: int, tile: int | None, gray: bool = False,
+                  passes: int = 1) -> Image.Image:
+    """An unconditioned picture-to-picture network run ``passes`` times over an
+    L or RGB picture, tile by tile: as RGB (a grayscale picture as three equal
+    channels, averaged back), or with ``gray`` one channel at a time."""
+    parts = []
+    for part in colour.split() if gray else [colour.convert("RGB")]:
+        x = to_pixels(part)
+        for _ in range(passes):
+            x = run_tiled(network, x, margin=margin, tile=tile)
+        parts.append(from_pixels(x, "L" if gray else colour.mode))
+    return parts[0] if len(parts) == 1 else Image.merge(colour.mode, parts)

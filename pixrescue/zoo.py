@@ -37,6 +37,8 @@ ARCHITECTURES: dict[str, str] = {
     "vdsr": "vdsr:VDSR",
     "edsr": "edsr:EDSR",
     "irn": "irn:IRN",
+    "qscore": "quality_score:QualityScoreNet",
+    "deblurunet": "deblur_unet:DeblurUNet",
 }
 
 # Upscaling methods that need no network: Pillow's filters.
@@ -125,10 +127,14 @@ MODELS: dict[str, ModelSpec] = {
                   arch_kwargs={"scale": 4, "latent_std": LATENT_STD}),
         ModelSpec("irn.x4-jpeg", task="rescale", trainer="rescaling-jpeg", scales=(4,),
                   arch_kwargs={"scale": 4, "latent_std": LATENT_STD, "receiver": 64, "receiver_blocks": 4}),
+        ModelSpec("qscore.mixed", task="quality", trainer="quality-score"),
+        # Receptive radius about 60 px; 64 keeps tiles on the network's 4-pixel stride.
+        ModelSpec("deblurunet.blind", task="deblur", trainer="deblur", receptive_radius=64, tile=512),
     )
 }
 
-DEFAULT_MODEL = {"jpeg": "qgunet.jpeg-blind", "upscale": "edsr.sr-x234"}
+DEFAULT_MODEL = {"jpeg": "qgunet.jpeg-blind", "upscale": "edsr.sr-x234", "quality": "qscore.mixed",
+                 "deblur": "deblurunet.blind"}
 
 
 class UnknownModelError(ValueError):
@@ -184,7 +190,7 @@ def require_task(name: str, task: str, verb: str) -> ModelSpec:
 
 
 TASK_NAMES = {"jpeg": "an artifact-removal", "upscale": "an upscaling", "rescale": "a shrink/expand",
-              "embedding": "a fingerprinting"}
+              "embedding": "a fingerprinting", "quality": "a quality-scoring", "deblur": "a deblurring"}
 
 
 def weights_path(name: str, directory: Path = WEIGHTS_DIR) -> Path:

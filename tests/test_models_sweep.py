@@ -16,7 +16,7 @@ from pixrescue.collection.fingerprints import EMBEDDINGS, thumbnail
 
 NAMES = sorted(zoo.MODELS)
 # The verbs that take a model with -m, and the task each one takes.
-VERB_TASK = {"fix": "jpeg", "upscale": "upscale", "expand": "rescale"}
+VERB_TASK = {"fix": "jpeg", "upscale": "upscale", "expand": "rescale", "deblur": "deblur"}
 
 
 def cli(*args) -> tuple[int, str]:
@@ -59,6 +59,12 @@ def test_its_verb_takes_it(name, tiny, tmp_path):
     elif spec.task == "rescale":
         assert cli("expand", tiny, "-m", name, "-o", out)[0] == 0
         assert Image.open(out).size == (32 * spec.scales[0], 24 * spec.scales[0])
+    elif spec.task == "deblur":
+        assert cli("deblur", tiny, "-m", name, "-o", out)[0] == 0
+        assert Image.open(out).size == (32, 24)
+    elif spec.task == "quality":  # inspect reports what the default scorer predicts
+        code, output = cli("inspect", tiny, "--json")
+        assert code == 0 and '"quality_score"' in output
     else:  # fingerprints: index stores what the network embeds
         folder = tmp_path / "folder"
         folder.mkdir()

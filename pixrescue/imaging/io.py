@@ -103,6 +103,8 @@ class Picture:
     # Set by a job that decided to leave the pixels as they were, saying why
     # (reported by the batch summary; never written to a file).
     unchanged: str | None = None
+    # Set by a job that chose its own steps (fix --auto), naming them (reported by the batch).
+    steps: str | None = None
 
     @property
     def image(self) -> Image.Image:

@@ -19,6 +19,7 @@ from ..imaging.colour import jfif_luma
 from ..imaging.history import DETECT, SHIFTED_DETECT, quantized_quality, shifted_grid
 from ..imaging.jpeg import grid_strength, ijg_tables
 from ..imaging.tensors import split_alpha
+from .quality import quality_score
 from .restore import (Conditioning, UnsupportedTablesError, conditioning, default_projection, estimate_quality,
                       file_grid_phase)
 
@@ -62,11 +63,13 @@ class Inspection:
     sharpness: float | None  # high- over mid-frequency energy of the luma (None: flat); blurred below BLURRED_BELOW
     blurred: bool
     noise: float  # estimated standard deviation of Gaussian noise in the luma, in 8-bit levels
+    quality_score: float  # 0-100, higher is better: the quality network's prediction (tasks/quality.py)
+    predicted_psnr: float  # the PSNR against its clean original the picture is predicted to have (dB)
     # What `fix` would tell the network, and why
     fix: str  # conditioning's reason; "unchanged: ..." when fix leaves the picture alone, "refused: ..." when it fails
     fix_quality: int | None  # the IJG quality whose tables fix tells, when it tells IJG tables
     fix_projects: bool  # fix moves its result back into the file's quantization intervals
-    recommendations: tuple[str, ...]  # steps that would help: fix, upscale, deblur (not available yet)
+    recommendations: tuple[str, ...]  # steps that would help: fix, upscale, deblur
 
 
 def sharpness(luma: np.ndarray) -> float | None:
@@ -119,9 +122,10 @@ def recommend(fix_tells: bool, width: int, height: int, blurred: bool) -> tuple[
     return tuple(steps)
 
 
-def inspect_picture(picture: Picture, model: str) -> Inspection:
+def inspect_picture(picture: Picture, model: str, scorer: str) -> Inspection:
     """The inspection of ``picture`` (its first frame), with ``model`` as the
-    blind artifact remover whose estimator and conditioning are reported."""
+    blind artifact remover whose estimator and conditioning are reported and
+    ``scorer`` as the quality network."""
     colour = split_alpha(picture.image)[0]
     jpeg = picture.jpeg
     own = file_grid_phase(colour.size, picture.orientation) if jpeg is not None else (0, 0)
@@ -139,6 +143,7 @@ def inspect_picture(picture: Picture, model: str) -> Inspection:
     sharp = sharpness(luma)
     blurred = sharp is not None and sharp < BLURRED_BELOW
     width, height = picture.size
+    score, predicted = quality_score(scorer, colour)
     return Inspection(
         source=str(picture.source) if picture.source is not None else None,
         format=picture.format,
@@ -162,6 +167,8 @@ def inspect_picture(picture: Picture, model: str) -> Inspection:
         sharpness=None if sharp is None else round(sharp, 3),
         blurred=blurred,
         noise=round(noise_level(luma), 2),
+        quality_score=round(score, 1),
+        predicted_psnr=round(predicted, 2),
         fix=fix,
         fix_quality=ijg_quality_of(told.tables),
         fix_projects=told.tables is not None and told.project and default_projection(model) and projectable,

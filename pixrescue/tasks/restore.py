@@ -40,7 +40,7 @@ from ..imaging.history import DETECT, SHIFTED_DETECT, quantized_quality, shifted
 from ..imaging.jpeg import JpegInfo, grid_strength, ijg_tables, table_vector
 from ..imaging.projection import project as project_to_file
 from ..imaging.tensors import from_pixels, merge_alpha, split_alpha, to_pixels, to_rgb_batch
-from ..runner import run_tiled
+from ..runner import run_on_colour, run_tiled
 
 # A non-JPEG picture is left alone when the estimate is at least this and ...
 UNTOUCHED_FROM = 60
@@ -219,15 +219,8 @@ def restore_frame(
     network = zoo.load_model(model)
     colour, alpha = split_alpha(frame)
     if not spec.conditioned:
-        gray = spec.colour == "gray"
-        parts = []
-        for part in colour.split() if gray else [colour.convert("RGB")]:  # a gray network: one channel at a time
-            x = to_pixels(part)
-            for _ in range(passes):
-                x = run_tiled(network, x, margin=spec.receptive_radius, tile=tile)
-            parts.append(from_pixels(x, "L" if gray else colour.mode))
-        restored = parts[0] if len(parts) == 1 else Image.merge(colour.mode, parts)
-        return merge_alpha(restored, alpha)
+        return merge_alpha(run_on_colour(network, colour, spec.receptive_radius, tile, spec.colour == "gray",
+                                         passes), alpha)
 
     told = conditioning(model, colour, jpeg, strength, orientation)
     if notes is not None:

@@ -77,6 +77,20 @@ def split(items: list, fraction: float) -> tuple[list, list]:
     return [x for i, x in enumerate(items) if i % k], [x for i, x in enumerate(items) if not i % k]
 
 
+def photos_and_held_out(config, held_out_side: int) -> tuple[list[Image.Image], list[Image.Image]]:
+    """``config``'s pictures (colour or gray, as they are), split as ``split`` does:
+    the training ones at least a patch and 32 pixels wide, the held-out ones at least
+    ``held_out_side`` and 32 (crops of both are cut with room for blur kernels)."""
+    train, held_out = split(load_clean_images(config.data, config.max_side, mode=None), config.val_fraction)
+    return ([im for im in train if min(im.size) >= config.patch + 32],
+            [im for im in held_out if min(im.size) >= held_out_side + 32])
+
+
+def patches_in(images: list[Image.Image], patch: int) -> int:
+    """How many ``patch``-sized patches the pictures hold without overlap (an epoch)."""
+    return sum((im.width // patch) * (im.height // patch) for im in images)
+
+
 class PatchSampler:
     """Random aligned crops of (input, target) pairs, with flips and 90° turns."""
 

@@ -1,5 +1,7 @@
-"""Degradations that pictures go through on the internet, for training the
-blind artifact-removal model.
+"""Degradations that pictures go through on the internet: re-shared JPEG
+histories for training the blind artifact-removal model (``share_chain``),
+and those with blur, downscaling and noise for the quality score
+(``mixed_degradation``).
 
 A training sample is a chain of "shares" applied to a clean crop: each share
 may shift the crop (the next encoder's 8x8 grid no longer lines up with the
@@ -133,3 +135,83 @@ def synthetic_illustration(side: int, rng: np.random.Generator) -> Image.Image:
         stroke = int(rng.integers(0, 3))
         draw.text(xy, text, fill=colour(), font=font, stroke_width=stroke, stroke_fill=colour())
     return image
+
+
+# The camera noise added to a blurred picture: sigma up to this many 8-bit levels.
+BLUR_NOISE = 2.0
+
+
+def blurred(pixels: np.ndarray, kernel: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``pixels`` (HxWx3, 0-255) blurred by ``kernel``, with Gaussian noise of a
+    sigma drawn up to ``BLUR_NOISE``; float, not rounded."""
+    from .blur import blur
+
+    return blur(pixels, kernel) + rng.normal(0, rng.uniform(0, BLUR_NOISE), pixels.shape)
+
+
+# Deblurring: the share of samples left sharp, and of blurred ones saved as JPEG after the blur.
+SHARP_SHARE, BLUR_JPEG_SHARE = 0.05, 0.3
+
+
+def blur_sample(clean: Image.Image, patch: int, rng: np.random.Generator,
+                kernel: np.ndarray | None = None, jpeg: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """A ``patch``-sized crop of ``clean`` (at least ``patch`` + 30 pixels on each
+    side) blurred (``kernel``, or one drawn by ``blur.random_kernel``; left sharp
+    ``SHARP_SHARE`` of the time) with a little noise, then saved as JPEG at
+    quality ``jpeg`` (or, drawn, ``BLUR_JPEG_SHARE`` of the time at 50-95).
+    Returns the degraded and the clean crop, HxWx3 uint8."""
+    from .blur import MAX_KERNEL, random_kernel
+
+    margin = MAX_KERNEL
+    crop = np.asarray(_random_crop(clean, patch + 2 * margin, rng).convert("RGB"), dtype=np.float64)
+    if kernel is None and rng.random() >= SHARP_SHARE:
+        kernel = random_kernel(rng)[1]
+    degraded = np.clip(np.rint(blurred(crop, kernel, rng)), 0, 255).astype(np.uint8) if kernel is not None \
+        else crop.astype(np.uint8)
+    if jpeg is None and kernel is not None and rng.random() < BLUR_JPEG_SHARE:
+        jpeg = int(rng.integers(50, 96))
+    if jpeg is not None:
+        degraded = np.asarray(jpeg_round_trip(Image.fromarray(degraded), jpeg)[0])
+    inner = (slice(margin, margin + patch), slice(margin, margin + patch))
+    return degraded[inner], crop[inner].astype(np.uint8)
+
+
+# What the quality score learns from (``mixed_degradation``): the share of each recipe.
+MIXED_RECIPES = {"clean": 0.08, "jpeg": 0.37, "blur": 0.2, "downscale": 0.15, "noise": 0.2}
+
+
+def mixed_degradation(clean: Image.Image, patch: int, rng: np.random.Generator,
+                      recipe: str | None = None) -> tuple[np.ndarray, np.ndarray, str]:
+    """One of the ways a picture gets worse, applied to a ``patch``-sized crop
+    of ``clean`` (RGB or L, at least ``patch`` + 32 pixels on each side): a
+    JPEG history (``share_chain``), blur (``blur.random_kernel``: motion,
+    defocus, Gaussian) with a little noise, downscaling by 0.25-0.8 and
+    enlarging back (bicubic), or Gaussian noise (sigma 2-30 levels), the last
+    three followed by a JPEG save half of the time; or nothing.  Returns the
+    degraded and the clean crop (HxWx3 uint8) and the recipe's name
+    (``recipe`` forces one of ``MIXED_RECIPES``)."""
+    from .blur import MAX_KERNEL, random_kernel
+
+    recipe = recipe or str(rng.choice(list(MIXED_RECIPES), p=list(MIXED_RECIPES.values())))
+    if recipe == "jpeg":
+        sample = share_chain(clean, patch, rng)
+        return sample.degraded, sample.clean, recipe
+    margin = MAX_KERNEL
+    crop = np.asarray(_random_crop(clean, patch + 2 * margin, rng).convert("RGB"), dtype=np.float64)
+    if recipe == "blur":
+        degraded = blurred(crop, random_kernel(rng)[1], rng)
+    elif recipe == "downscale":
+        factor = rng.uniform(0.25, 0.8)
+        small = _resize(Image.fromarray(crop.astype(np.uint8)), factor)
+        if rng.random() < 0.5:
+            small = jpeg_round_trip(small, int(rng.integers(20, 96)))[0]
+        degraded = np.asarray(small.resize((crop.shape[1], crop.shape[0]), Image.BICUBIC), dtype=np.float64)
+    elif recipe == "noise":
+        degraded = crop + rng.normal(0, rng.uniform(2, 30), crop.shape)
+    else:
+        degraded = crop
+    degraded = np.clip(np.rint(degraded), 0, 255).astype(np.uint8)
+    if recipe in ("blur", "noise") and rng.random() < 0.5:
+        degraded = np.asarray(jpeg_round_trip(Image.fromarray(degraded), int(rng.integers(20, 96)))[0])
+    inner = (slice(margin, margin + patch), slice(margin, margin + patch))
+    return degraded[inner], crop[inner].astype(np.uint8), recipe

@@ -55,14 +55,15 @@ class Status(BaseModel):
     """A job as the page shows it."""
 
     id: str
-    kind: Literal["fix", "upscale", "shrink", "expand", "inspect"]
+    kind: Literal["fix", "auto", "deblur", "upscale", "shrink", "expand", "inspect"]
     strength: int | None = None
     scale: int | None = None
     status: Literal["checking", "queued", "running", "done", "failed", "cancelled"]
     position: int | None = None  # jobs waiting before this one
     error: str | None = None
     download_name: str
-    summary: dict  # format, width, height, frames, jpeg_quality; output_width and output_height when done
+    summary: dict  # format, width, height, frames, jpeg_quality; output_width and output_height when done,
+    # did: the steps an automatic fix ran, or why a job left the picture unchanged
     facts: dict | None = None  # pixrescue.inspect of the input (follows the result)
     result: str | None = None  # where the PNG is, once done
     expires_in: float | None = None  # seconds the result is still kept
@@ -133,7 +134,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def submit(
         file: Annotated[UploadFile, File(description="The picture (JPEG, PNG, WebP, BMP, TIFF or GIF).")],
         jobs: Jobs,
-        kind: Annotated[Literal["fix", "upscale", "shrink", "expand", "inspect"], Form()] = "fix",
+        kind: Annotated[Literal["fix", "auto", "deblur", "upscale", "shrink", "expand", "inspect"], Form()] = "fix",
         strength: Annotated[int | None, Form(ge=1, le=100, description="fix: treat it as this JPEG quality.")] = None,
         scale: Annotated[int | None, Form(ge=2, le=4, description="upscale: 2, 3 or 4; shrink: 2 or 4.")] = None,
     ) -> Status:

@@ -26,10 +26,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Callable
 
-KINDS = ("fix", "upscale", "shrink", "expand", "inspect")
+KINDS = ("fix", "auto", "deblur", "upscale", "shrink", "expand", "inspect")
 SCALES = {"upscale": (2, 3, 4), "shrink": (2, 4)}
 # What each job adds to the picture's name when it is downloaded (as the CLI names its outputs).
-SUFFIXES = {"fix": "fixed", "upscale": "x{scale}", "shrink": "small{scale}", "expand": "expanded"}
+SUFFIXES = {"fix": "fixed", "auto": "fixed", "deblur": "sharp", "upscale": "x{scale}", "shrink": "small{scale}", "expand": "expanded"}
 RESULT = "result.png"
 _UPLOAD = "upload"
 
@@ -200,6 +200,8 @@ class JobQueue:
                 limit = self.max_pixels
                 makers = {
                     "fix": lambda: pixrescue.restorer(strength=options.strength),
+                    "auto": lambda: pixrescue.autofixer(max_pixels=limit),
+                    "deblur": lambda: pixrescue.deblurrer(),
                     "upscale": lambda: pixrescue.upscaler(options.scale, max_pixels=limit),
                     "shrink": lambda: pixrescue.shrinker(options.scale),
                     "expand": lambda: pixrescue.expander(max_pixels=limit),
@@ -268,7 +270,7 @@ class JobQueue:
                 return
             output = self.function(job.options)(picture)
             path = save(output, job.folder / RESULT)
-            self._finish(job, result=path, output=output.size)
+            self._finish(job, result=path, output=output.size, did=output.steps or output.unchanged)
         except Exception as exc:  # reported in the job's status, one line
             self._finish(job, error=failure(exc))
             return
@@ -278,7 +280,8 @@ class JobQueue:
             except Exception as exc:
                 job.facts = {"error": failure(exc)}
 
-    def _finish(self, job: Job, *, result: Path | None = None, output=None, facts=None, error=None) -> None:
+    def _finish(self, job: Job, *, result: Path | None = None, output=None, facts=None, error=None,
+                did: str | None = None) -> None:
         with self._lock:
             if job.status != "running":  # timed out or cancelled meanwhile: nothing is kept
                 if result is not None:
@@ -291,6 +294,8 @@ class JobQueue:
                 job.status, job.result, job.facts = "done", result, facts
                 if output is not None:
                     job.summary = {**job.summary, "output_width": output[0], "output_height": output[1]}
+                if did is not None:  # fix --auto's steps, or why a job left the picture as it was
+                    job.summary = {**job.summary, "did": did}
             (job.folder / _UPLOAD).unlink(missing_ok=True)
 
     def _watch(self) -> None:

@@ -228,3 +228,17 @@ def test_a_config_carries_its_recipes_options_and_no_others():
         TrainConfig.from_options("edsr.sr-x234", quality=20)
     with pytest.raises(TypeError):
         TrainConfig(model="irn.x2", recipe=SeedJpegConfig())
+
+
+@pytest.mark.parametrize("model,measured", [("qscore.mixed", "spearman"), ("deblurunet.blind", "psnr_output")])
+def test_the_quality_score_and_the_deblurrer_train_and_say_what_they_learn(tmp_path, model, measured):
+    folder = make_folder(tmp_path / "clean")
+    for index in range(16):  # enough pictures for a held-out one (every 20th)
+        Image.fromarray(data.astronaut()[index * 10:index * 10 + 260, :260]).save(folder / f"a{index}.png")
+    result = CliRunner().invoke(main, ["train", model, "--data", str(folder), "--out", str(tmp_path / "out"),
+                                       "--run-dir", str(tmp_path / "run"), "--batch", "2", "--patch", "48",
+                                       "--steps", "2", "--val-every", "2"])
+    assert result.exit_code == 0, result.output
+    card = json.loads((tmp_path / "out" / f"{model}.json").read_text())
+    assert measured in card["validation"] and card["task"] in ("quality-score", "deblur")
+    assert set(load_file(str(tmp_path / "out" / f"{model}.safetensors"))) == set(MODELS[model].build().state_dict())

@@ -216,3 +216,15 @@ def test_security_headers_on_every_response(tmp_path):
         assert page.headers["content-type"].startswith("text/html") and 'src="/static/app.js"' in page.text
         assert client.get("/api/jobs/" + "0" * 32).json() == {
             "error": f"no job {'0' * 32} (finished jobs are kept for 1800 s)"}
+
+
+def test_auto_says_what_it_did_and_deblur_names_its_result(tmp_path):
+    with client_for(tmp_path) as client:
+        auto = client.post("/api/jobs", files={"file": ("m.jpg", jpeg_bytes(chelsea(), 10), "image/jpeg")},
+                           data={"kind": "auto"}).json()
+        sharp = client.post("/api/jobs", files={"file": ("s.png", png(), "image/png")}, data={"kind": "deblur"}).json()
+        auto = wait(client, auto["id"]).json()
+        assert auto["status"] == "done" and auto["summary"]["did"] == "fix" and auto["download_name"] == "m.fixed.png"
+        sharp = wait(client, sharp["id"]).json()
+        assert sharp["status"] == "done" and sharp["download_name"] == "s.sharp.png"
+        assert decode(client.get(sharp["result"]).content).size == (48, 32)

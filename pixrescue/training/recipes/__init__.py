@@ -7,7 +7,9 @@ from typing import NamedTuple
 
 from ... import zoo
 from .embedding import AutoencoderRecipe, ClassifierRecipe, EmbeddingConfig
+from .deblur import DeblurConfig, DeblurRecipe
 from .jpeg import BlindJpegConfig, BlindJpegRecipe, SeedJpegConfig, SeedJpegRecipe
+from .quality import QualityScoreConfig, QualityScoreRecipe
 from .rescaling import JpegRobustRescalingRecipe, RescalingConfig, RescalingRecipe
 from .super_resolution import SuperResolutionConfig, SuperResolutionRecipe
 
@@ -25,6 +27,8 @@ RECIPES: dict[str, Registered] = {
     "super-resolution": Registered(SuperResolutionRecipe, SuperResolutionConfig),
     "rescaling": Registered(RescalingRecipe, RescalingConfig),
     "rescaling-jpeg": Registered(JpegRobustRescalingRecipe, RescalingConfig),
+    "quality-score": Registered(QualityScoreRecipe, QualityScoreConfig),
+    "deblur": Registered(DeblurRecipe, DeblurConfig),
 }
 
 

@@ -230,6 +230,8 @@ function showFacts(item, job) {
   if (f.blockiness != null) rows.push(["blockiness", `${f.blockiness.toFixed(2)} (1.0: no blocks)`]);
   if (f.blurred != null) rows.push(["blurred", f.blurred ? "yes" : "no"]);
   if (f.noise != null) rows.push(["noise", `${f.noise.toFixed(1)} levels`]);
+  if (f.quality_score != null) rows.push(["quality score", `${Math.round(f.quality_score)} / 100`]);
+  if (s.did) rows.push(["what pixrescue did", s.did]);
   if (job.kind === "fix" && job.strength) rows.push(["what fix did", `treated it as JPEG quality ${job.strength} (your setting)`]);
   else if (f.fix) rows.push([job.kind === "fix" ? "what fix did" : "what fix would do", f.fix + (f.fix_projects ? "; kept within the file's quantization intervals" : "")]);
   if (s.output_width) rows.push(["result", `${s.output_width}×${s.output_height} PNG`]);

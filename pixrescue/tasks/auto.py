@@ -1,0 +1,71 @@
+"""``pixrescue fix --auto``: inspect a picture, then run the steps it needs.
+
+The order is fixed and measured (``benchmarks/auto.py``): JPEG artifacts are
+removed first, then blur, then the picture is enlarged.  Deblocking first
+keeps the deblurring and upscaling networks from sharpening and magnifying
+the 8x8 blocks; whether to deblur is decided on the deblocked picture (block
+edges pass for detail, so a blurred JPEG can look sharp before).
+
+- ``fix``: when ``fix`` would tell the network a compression (the picture
+  shows JPEG artifacts: ``Inspection.fix_quality`` or tables), with the
+  default model and options;
+- ``deblur``: when the (deblocked) first frame's sharpness is below
+  ``inspect.BLURRED_BELOW``;
+- ``upscale xN``: when a minimum size is asked and the picture is smaller:
+  the smallest N of 2, 3, 4 that reaches it (4 when none does).
+
+A picture that needs none of them is left as it was (reported unchanged).
+"""
+
+from __future__ import annotations
+
+from .. import zoo
+from ..imaging import Picture
+from ..imaging.tensors import split_alpha
+from .deblur import deblur_picture
+from .inspect import BLURRED_BELOW, luma_of, sharpness
+from .restore import conditioning, restore_picture
+from .upscale import upscale_picture
+
+
+def upscale_factor(size: tuple[int, int], min_size: tuple[int, int] | None) -> int | None:
+    """The smallest of 2, 3, 4 that makes ``size`` at least ``min_size`` (4 when none
+    does); None when it already is, or no minimum is asked."""
+    if min_size is None or (size[0] >= min_size[0] and size[1] >= min_size[1]):
+        return None
+    need = max(min_size[0] / size[0], min_size[1] / size[1])
+    return next((n for n in (2, 3, 4) if n >= need - 1e-9), 4) if need > 1 else None
+
+
+def is_blurred(picture: Picture) -> bool:
+    sharp = sharpness(luma_of(split_alpha(picture.image)[0]))
+    return sharp is not None and sharp < BLURRED_BELOW
+
+
+def auto_picture(picture: Picture, min_size: tuple[int, int] | None = None,
+                 max_pixels: int | None = None) -> Picture:
+    """``picture`` with the steps it needs, in order; ``steps`` on the result says
+    which ran (``unchanged`` when none did)."""
+    steps = []
+    model = zoo.DEFAULT_MODEL["jpeg"]
+    told = conditioning(model, split_alpha(picture.image)[0], picture.jpeg, None, picture.orientation)
+    if told.tables is not None:
+        picture = restore_picture(picture, model)
+        steps.append("fix")
+    if is_blurred(picture):
+        picture = deblur_picture(picture, zoo.DEFAULT_MODEL["deblur"])
+        steps.append("deblur")
+    factor = upscale_factor(picture.size, min_size)
+    if factor is not None:
+        picture = upscale_picture(picture, factor, deblock=False, **({} if max_pixels is None
+                                                                     else {"max_pixels": max_pixels}))
+        steps.append(f"upscale x{factor}")
+    if not steps:
+        picture = picture.with_frames(picture.frames)
+        picture.unchanged = "nothing to do: no JPEG artifacts, not blurred" + (
+            "" if min_size is None else f", at least {min_size[0]}x{min_size[1]}")
+        return picture
+    picture.unchanged = None
+    picture.steps = ", ".join(steps)
+    return picture
+

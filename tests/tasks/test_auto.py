@@ -1,0 +1,71 @@
+"""`fix --auto`: the steps a picture needs, in order, and nothing for a clean one."""
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+from skimage import data
+
+import pixrescue
+from helpers import jpeg_bytes
+from pixrescue.cli import main
+from pixrescue.tasks.auto import upscale_factor
+from pixrescue.training.blur import blur, gaussian_kernel
+
+
+@pytest.fixture(scope="module")
+def astronaut() -> Image.Image:
+    return Image.fromarray(data.astronaut()[64:320, 128:384])
+
+
+def soft(image: Image.Image) -> Image.Image:
+    return Image.fromarray(np.clip(np.rint(blur(np.asarray(image, dtype=np.float64), gaussian_kernel(2))), 0,
+                                   255).astype(np.uint8))
+
+
+def test_the_factor_is_the_smallest_that_reaches_the_size():
+    assert upscale_factor((100, 80), None) is None
+    assert upscale_factor((100, 80), (100, 80)) is None
+    assert upscale_factor((100, 80), (150, 80)) == 2
+    assert upscale_factor((100, 80), (300, 100)) == 3
+    assert upscale_factor((100, 80), (90, 320)) == 4
+    assert upscale_factor((100, 80), (1000, 80)) == 4  # as far as it goes
+
+
+def test_a_clean_picture_is_left_exactly_as_it_was(tmp_path, astronaut):
+    path = tmp_path / "clean.png"
+    astronaut.save(path)
+    result = pixrescue.auto(path)
+    assert result.steps is None and result.unchanged.startswith("nothing to do")
+    assert np.array_equal(np.asarray(result.image), np.asarray(astronaut))
+
+
+def test_a_quality_10_jpeg_is_deblocked_and_nothing_else(tmp_path, astronaut):
+    path = tmp_path / "q10.jpg"
+    path.write_bytes(jpeg_bytes(astronaut, 10))
+    result = pixrescue.auto(path)
+    assert result.steps == "fix" and result.unchanged is None
+    assert np.array_equal(np.asarray(result.image), np.asarray(pixrescue.restore(pixrescue.load(path)).image))
+
+
+def test_a_blurred_picture_is_deblurred_and_a_small_one_enlarged(tmp_path, astronaut):
+    path = tmp_path / "soft.png"
+    soft(astronaut).save(path)
+    # The estimator reads a blurred PNG as compressed (about quality 45), so fix runs first.
+    assert pixrescue.auto(path).steps.endswith("deblur")
+    result = pixrescue.auto(path, min_size=(600, 500))
+    assert result.steps.endswith("deblur, upscale x3") and result.size == (768, 768)
+
+
+def test_the_cli_says_what_it_did_for_each_file_and_refuses_mixed_options(tmp_path, astronaut):
+    (tmp_path / "q10.jpg").write_bytes(jpeg_bytes(astronaut, 10))
+    astronaut.save(tmp_path / "clean.png")
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["fix", "--auto", "--min-size", "300x300", str(tmp_path), "-o", f"{out}/"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "q10.jpg: fix, upscale x2" in result.output and "empty.jpg" in result.output
+    assert Image.open(out / "q10.png").size == (512, 512) and Image.open(out / "clean.png").size == (512, 512)
+    for args in (["--min-size", "300x300"], ["--auto", "-s", "30"], ["--auto", "--min-size", "300"]):
+        refused = CliRunner().invoke(main, ["fix", *args, str(tmp_path / "q10.jpg"), "-o", str(tmp_path / "x.png")])
+        assert refused.exit_code == 2 and "Traceback" not in refused.output and not (tmp_path / "x.png").exists()
