@@ -528,7 +528,7 @@ def _describe(copy) -> str:
               "inside FOLDER.")
 def dupes(folder, db, method, threshold, as_json, as_csv, move_to) -> None:
     """Group near-duplicate images of FOLDER's catalog, the recommended copy first
-    (highest resolution, then least compressed, then largest file)."""
+    (highest resolution, then least compressed, then best quality score, then largest file)."""
     import csv
     import json
     import sys

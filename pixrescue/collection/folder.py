@@ -71,10 +71,24 @@ def records(folder: Path | None, db: Path | None) -> tuple[list[catalog.Record],
 
 def dupes(folder: Path, db: Path | None, method: str | None, threshold: float | None) -> list[list[Copy]]:
     """Groups of near-duplicates, largest first, each with its recommended copy
-    first (highest resolution, then least compressed, then largest file)."""
-    found = similarity.groups(records(folder, db)[0], method or similarity.DEFAULT_METHOD, threshold)
+    first: highest resolution, then least compressed file, then (among the
+    copies that tie on both) the best quality score, then the largest file."""
+    found = similarity.groups(records(folder, db)[0], method or similarity.DEFAULT_METHOD, threshold,
+                              tie_break=quality_score_of)
     return [[Copy(r.path, d, r.width, r.height, r.format, r.jpeg_quality, r.size, r.mtime_ns)
              for r, d in zip(g.members, g.distances)] for g in found]
+
+
+def quality_score_of(record: catalog.Record) -> float:
+    """The quality score of a catalogued file as it is now (-1 when it cannot be read:
+    never the recommended copy for that reason alone)."""
+    from ..tasks.quality import quality_score
+    from .. import zoo
+
+    try:
+        return quality_score(zoo.DEFAULT_MODEL["quality"], load(record.path).image)[0]
+    except Exception:  # a file gone or damaged since indexing
+        return -1.0
 
 
 def move_aside(groups: list[list[Copy]], folder: Path, move_to: Path, db: Path | None) -> catalog.MoveReport:

@@ -25,7 +25,7 @@ pay (``benchmarks/dupes_scale.py`` measures both up to a million).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -194,20 +194,34 @@ class Group:
     distances: list[float]  # of each member to the recommended copy
 
 
-def groups(records: list[Record], method: str = DEFAULT_METHOD, threshold: float | None = None) -> list[Group]:
+def groups(records: list[Record], method: str = DEFAULT_METHOD, threshold: float | None = None,
+           tie_break: Callable[[Record], float] | None = None) -> list[Group]:
     """Connected components of the 'within ``threshold``' graph, largest first."""
-    return list(each_group(records, method, threshold))
+    return list(each_group(records, method, threshold, tie_break))
 
 
-def each_group(records: list[Record], method: str = DEFAULT_METHOD,
-               threshold: float | None = None) -> Iterator[Group]:
+def rank(members: list[Record], tie_break: Callable[[Record], float] | None = None) -> list[Record]:
+    """``members`` best first: resolution, then file quality (lossless beats any JPEG), then
+    file size; with ``tie_break`` (a score, higher is better) the copies that tie with the
+    best on resolution and file quality are ordered by it before their size."""
+    ranked = sorted(members, key=lambda r: (r.quality_key(), str(r.path)), reverse=True)
+    tied = [r for r in ranked if r.quality_key()[:2] == ranked[0].quality_key()[:2]]
+    if tie_break is None or len(tied) < 2:
+        return ranked
+    scores = {r.path: tie_break(r) for r in tied}
+    tied.sort(key=lambda r: (scores[r.path], r.quality_key(), str(r.path)), reverse=True)
+    return tied + ranked[len(tied):]
+
+
+def each_group(records: list[Record], method: str = DEFAULT_METHOD, threshold: float | None = None,
+               tie_break: Callable[[Record], float] | None = None) -> Iterator[Group]:
     """``groups``, one at a time: the components are found and ordered first,
-    each group's members ranked and measured when it is asked for."""
+    each group's members ranked (``rank``) and measured when it is asked for."""
     threshold = default_threshold(method) if threshold is None else threshold
     table = Table(records, method)
     found = graph.components(len(records), *table.edges(threshold))
     best = [max(indices, key=lambda i: (records[i].quality_key(), str(records[i].path))) for indices in found]
     for k in sorted(range(len(found)), key=lambda k: (-len(found[k]), str(records[best[k]].path))):
-        ranked = sorted((records[i] for i in found[k]), key=lambda r: (r.quality_key(), str(r.path)), reverse=True)
+        ranked = rank([records[i] for i in found[k]], tie_break)
         distance = Table(ranked, method).distances(query_of(ranked[0], method))
         yield Group(ranked, [round(float(d), 4) for d in distance])

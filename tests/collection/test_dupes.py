@@ -136,3 +136,23 @@ def test_the_api_reports_a_missing_catalog_and_an_unreadable_query(folder, tmp_p
     pixrescue.index(folder)
     with pytest.raises(QueryError, match="broken.jpg"):
         pixrescue.similar(folder / "broken.jpg", folder)
+
+
+def test_among_copies_of_one_size_and_format_the_better_looking_one_is_kept(tmp_path):
+    """A PNG re-saved from a quality-10 JPEG (stored uncompressed: the larger file) and the
+    lossless original tie on resolution and file quality; the quality score decides."""
+    import io
+
+    import pixrescue
+    from helpers import chelsea
+
+    original = chelsea()
+    buffer = io.BytesIO()
+    original.save(buffer, format="JPEG", quality=10)
+    buffer.seek(0)
+    Image.open(buffer).save(tmp_path / "resaved.png", compress_level=0)
+    original.save(tmp_path / "original.png")
+    assert (tmp_path / "resaved.png").stat().st_size > (tmp_path / "original.png").stat().st_size
+    pixrescue.index(tmp_path)
+    (group,) = pixrescue.dupes(tmp_path)
+    assert [copy.path.name for copy in group] == ["original.png", "resaved.png"]
