@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from .tasks.inspect import Inspection
 
 __all__ = ["auto", "autofixer", "deblur", "deblurrer", "decode", "dupes", "encode", "expand", "expander", "fingerprint", "index", "inspect", "load", "models",
-           "move_aside", "quality_score", "restore", "restorer", "save", "set_threads", "shrink", "shrinker", "similar", "upscale", "upscaler"]
+           "move_aside", "quality_score", "restore", "restorer", "save", "set_precision", "set_threads", "shrink", "shrinker", "similar", "upscale", "upscaler"]
 __version__ = "0.1.0"
 
 
@@ -36,6 +36,16 @@ def set_threads(threads: int) -> None:
     if int(threads) < 1:
         raise ValueError(f"threads must be at least 1, not {threads}")
     torch.set_num_threads(int(threads))
+
+
+def set_precision(precision: str) -> None:
+    """How the networks compute from now on: ``"auto"`` (the default: bf16 autocast on a
+    CPU with bf16 instructions, for the models whose cards show it keeps their quality;
+    fp32 elsewhere), ``"fp32"`` (the same pixels on every machine) or ``"bf16"``.
+    ValueError for anything else."""
+    from .runner import set_precision as choose
+
+    choose(precision)
 
 
 def restore(

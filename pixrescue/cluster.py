@@ -19,7 +19,8 @@ from typing import Callable
 
 import numpy as np
 
-from . import batch
+from . import batch, runner
+from .runner import set_precision
 from .collection import catalog, shards
 from .imaging import Picture
 
@@ -84,8 +85,9 @@ def _one_thread() -> None:
 class _Images:
     """An actor of ``run``: the per-picture function built once, a job per row."""
 
-    def __init__(self, factory: Callable[[], Callable[[Picture], Picture]], options: dict) -> None:
+    def __init__(self, factory: Callable[[], Callable[[Picture], Picture]], options: dict, precision: str) -> None:
         _one_thread()
+        set_precision(precision)  # the caller's choice (--precision), which an actor's process does not inherit
         self.process = factory()
         self.options = options
 
@@ -105,7 +107,7 @@ def run(jobs: list[batch.Job], factory: Callable[[], Callable[[Picture], Picture
     say = report or (lambda message: print(message, file=sys.stderr))
     outcome = batch.Outcome()
     answers = _table([{"source": str(job.source), "target": str(job.target)} for job in jobs], _Images, workers,
-                     factory=factory, options=options)
+                     factory=factory, options=options, precision=runner.current_precision())
     for job, answer in zip(jobs, answers):
         outcome.add(job, str(answer["kind"]), str(answer["message"]))
         if answer["kind"] == "failed":

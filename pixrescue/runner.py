@@ -10,6 +10,7 @@ no seam to blend away.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import torch
@@ -19,6 +20,42 @@ from torch import nn
 from .imaging.tensors import from_pixels, to_pixels
 
 DEFAULT_TILE = 384
+
+PRECISIONS = ("auto", "fp32", "bf16")
+_precision = "auto"
+
+
+def set_precision(precision: str) -> None:
+    """How the networks compute from now on: ``auto`` (bf16 autocast where the CPU
+    has bf16 instructions and the model's card says bf16 keeps its quality, fp32
+    elsewhere), ``fp32`` or ``bf16`` (everywhere; slow on a CPU without bf16)."""
+    global _precision
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+    _precision = precision
+
+
+def current_precision() -> str:
+    """The choice ``set_precision`` made (``auto`` until then)."""
+    return _precision
+
+
+def uses_bf16(model: str) -> bool:
+    """Whether the named network runs under bf16 autocast (fp32 weights).
+
+    ``auto`` decides by measurement: the card's ``inference.bf16.allowed``,
+    written by ``benchmarks/speed.py --update-cards`` only where bf16 moved the
+    model's benchmark figure by at most 0.02 dB and no output pixel of a real
+    photograph by more than one level; and only on a CPU that computes in bf16
+    (AMX or AVX-512 BF16), since elsewhere bf16 is emulated and slower than fp32.
+    """
+    if _precision != "auto":
+        return _precision == "bf16"
+    from . import zoo
+    from .training.machine import cpu_has_bf16
+
+    allowed = zoo.load_card(model).get("inference", {}).get("bf16", {}).get("allowed", False)
+    return bool(allowed) and cpu_has_bf16()
 
 
 @dataclass(frozen=True)
@@ -63,7 +100,7 @@ def tiles(height: int, width: int, tile: int, margin: int) -> Iterator[Tile]:
 
 @torch.inference_mode()
 def run_tiled(model: nn.Module, x: torch.Tensor, margin: int, tile: int | None = DEFAULT_TILE,
-              scale: int = 1) -> torch.Tensor:
+              scale: int = 1, bf16: bool = False) -> torch.Tensor:
     """``model(x)`` for an NCHW tensor, computed tile by tile.
 
     ``margin`` must be at least the model's receptive radius.  ``tile`` is the
@@ -75,15 +112,18 @@ def run_tiled(model: nn.Module, x: torch.Tensor, margin: int, tile: int | None =
     floats in [0, 1] only for the network and is rounded back, so a large
     picture never exists as floats (a 9000x9000 RGB picture is 243 MB as
     bytes, 972 MB as floats).
+
+    ``bf16``: the model runs under bf16 autocast (see ``uses_bf16``); what it
+    returns is made fp32 again before rounding.
     """
     _, _, height, width = x.shape
     s = scale
     pixels = x.dtype == torch.uint8
 
     def run(piece: torch.Tensor) -> torch.Tensor:
-        if not pixels:
-            return model(piece)
-        return model(piece.float().div_(255.0)).clamp_(0, 1).mul_(255.0).round_().to(torch.uint8)
+        with torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else nullcontext():
+            out = model(piece.float().div_(255.0) if pixels else piece).float()
+        return out.clamp_(0, 1).mul_(255.0).round_().to(torch.uint8) if pixels else out
 
     if tile is None or (height <= tile + 2 * margin and width <= tile + 2 * margin):
         return run(x)
@@ -104,7 +144,7 @@ def _memory_format(x: torch.Tensor) -> torch.memory_format:
 
 
 def run_on_colour(network: nn.Module, colour: Image.Image, margin: int, tile: int | None, gray: bool = False,
-                  passes: int = 1) -> Image.Image:
+                  passes: int = 1, bf16: bool = False) -> Image.Image:
     """An unconditioned picture-to-picture network run ``passes`` times over an
     L or RGB picture, tile by tile: as RGB (a grayscale picture as three equal
     channels, averaged back), or with ``gray`` one channel at a time."""
@@ -112,6 +152,6 @@ def run_on_colour(network: nn.Module, colour: Image.Image, margin: int, tile: in
     for part in colour.split() if gray else [colour.convert("RGB")]:
         x = to_pixels(part)
         for _ in range(passes):
-            x = run_tiled(network, x, margin=margin, tile=tile)
+            x = run_tiled(network, x, margin=margin, tile=tile, bf16=bf16)
         parts.append(from_pixels(x, "L" if gray else colour.mode))
     return parts[0] if len(parts) == 1 else Image.merge(colour.mode, parts)

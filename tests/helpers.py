@@ -61,3 +61,42 @@ def open_jpeg(payload: bytes) -> Image.Image:
     image = Image.open(io.BytesIO(payload))
     image.load()
     return image
+
+
+def watch_network_calls(monkeypatch, observe) -> list:
+    """From now on every network ``zoo.load_model`` returns calls ``observe()``
+    at each call (``forward``, or ``embed`` for the fingerprint networks) and
+    appends what it returns to the list this gives back."""
+    import torch
+
+    from pixrescue import zoo
+
+    seen: list = []
+    real = zoo.load_model
+
+    def observed(name):
+        network = real(name)
+
+        class Watch(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.inner = network
+
+            def forward(self, *args, **kwargs):
+                seen.append(observe())
+                return self.inner(*args, **kwargs)
+
+            def embed(self, batch):
+                seen.append(observe())
+                return self.inner.embed(batch)
+
+            def __getattr__(self, attribute):
+                try:
+                    return super().__getattr__(attribute)
+                except AttributeError:
+                    return getattr(self.inner, attribute)
+
+        return Watch()
+
+    monkeypatch.setattr(zoo, "load_model", observed)
+    return seen

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image, ImageCms
 
-from helpers import jpeg_bytes, png_header_only
+from helpers import jpeg_bytes, png_header_only, watch_network_calls
 from pixrescue import load
 from pixrescue.cli import main
 from pixrescue.imaging.projection import DCT, rgb_to_ycbcr
@@ -254,36 +254,7 @@ def test_threads_reach_the_network(tmp_path, monkeypatch, verb):
     """--threads sets the thread count the networks run with (observed inside the network call)."""
     import torch
 
-    from pixrescue import zoo
-
-    seen = []
-    real = zoo.load_model
-
-    def observed(name):
-        network = real(name)
-
-        class Watch(torch.nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.inner = network
-
-            def forward(self, *args, **kwargs):
-                seen.append(torch.get_num_threads())
-                return self.inner(*args, **kwargs)
-
-            def embed(self, batch):  # the fingerprint networks' entry point
-                seen.append(torch.get_num_threads())
-                return self.inner.embed(batch)
-
-            def __getattr__(self, attribute):
-                try:
-                    return super().__getattr__(attribute)
-                except AttributeError:
-                    return getattr(self.inner, attribute)
-
-        return Watch()
-
-    monkeypatch.setattr(zoo, "load_model", observed)
+    seen = watch_network_calls(monkeypatch, torch.get_num_threads)
     before = torch.get_num_threads()
     target = 1 if before != 1 else 2
     (tmp_path / "in").mkdir()

@@ -9,7 +9,7 @@ from PIL import Image
 from .. import zoo
 from ..imaging import Picture
 from ..imaging.tensors import merge_alpha, split_alpha
-from ..runner import run_on_colour
+from ..runner import run_on_colour, uses_bf16
 
 
 def deblur_frame(frame: Image.Image, model: str, tile: int | None = -1) -> Image.Image:
@@ -19,7 +19,7 @@ def deblur_frame(frame: Image.Image, model: str, tile: int | None = -1) -> Image
     colour, alpha = split_alpha(frame)
     network = zoo.load_model(model)
     tile = spec.tile if tile == -1 else tile
-    return merge_alpha(run_on_colour(network, colour, spec.receptive_radius, tile), alpha)
+    return merge_alpha(run_on_colour(network, colour, spec.receptive_radius, tile, bf16=uses_bf16(model)), alpha)
 
 
 def deblur_picture(picture: Picture, model: str) -> Picture:

@@ -40,7 +40,7 @@ from ..imaging.history import DETECT, SHIFTED_DETECT, quantized_quality, shifted
 from ..imaging.jpeg import JpegInfo, grid_strength, ijg_tables, table_vector
 from ..imaging.projection import project as project_to_file
 from ..imaging.tensors import from_pixels, merge_alpha, split_alpha, to_pixels, to_rgb_batch
-from ..runner import run_on_colour, run_tiled
+from ..runner import run_on_colour, run_tiled, uses_bf16
 
 # A non-JPEG picture is left alone when the estimate is at least this and ...
 UNTOUCHED_FROM = 60
@@ -220,7 +220,7 @@ def restore_frame(
     colour, alpha = split_alpha(frame)
     if not spec.conditioned:
         return merge_alpha(run_on_colour(network, colour, spec.receptive_radius, tile, spec.colour == "gray",
-                                         passes), alpha)
+                                         passes, bf16=uses_bf16(model)), alpha)
 
     told = conditioning(model, colour, jpeg, strength, orientation)
     if notes is not None:
@@ -233,7 +233,7 @@ def restore_frame(
     network = network.to(memory_format=torch.channels_last)
     x = to_pixels(colour.convert("RGB"))  # 8-bit, channels-last; the runner makes floats tile by tile
     for _ in range(passes):
-        x = run_tiled(lambda t: network(t, tables), x, margin=spec.receptive_radius, tile=tile)
+        x = run_tiled(lambda t: network(t, tables), x, margin=spec.receptive_radius, tile=tile, bf16=uses_bf16(model))
     restored = from_pixels(x, colour.mode)
     # Projection knows the JFIF YCbCr and grayscale layouts; a CMYK file's tables describe other channels.
     if project and jpeg is not None and 0 in jpeg.quantization and jpeg.mode in ("L", "RGB"):

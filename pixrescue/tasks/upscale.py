@@ -25,7 +25,7 @@ from ..imaging import Picture
 from ..imaging.io import DEFAULT_MAX_PIXELS, check_output_size
 from ..imaging.jpeg import JpegInfo
 from ..imaging.tensors import from_pixels, merge_alpha, split_alpha, to_pixels
-from ..runner import run_tiled
+from ..runner import run_tiled, uses_bf16
 from .restore import restore_frame
 
 SCALES = (2, 3, 4)
@@ -84,11 +84,12 @@ def enlarge_with_model(image: Image.Image, scale: int, model: str, tile: int | N
     tile = spec.tile if tile == -1 else tile
     x = network_input(image, spec, scale)
     if spec.enlarged_input:
-        out = run_tiled(lambda t: network(t, scale), x, margin=spec.receptive_radius, tile=tile)
+        out = run_tiled(lambda t: network(t, scale), x, margin=spec.receptive_radius, tile=tile,
+                        bf16=uses_bf16(model))
     else:
         network = network.to(memory_format=torch.channels_last)  # measured faster on CPU
         out = run_tiled(lambda t: network(t.contiguous(memory_format=torch.channels_last), scale), x,
-                        margin=spec.receptive_radius, tile=tile, scale=scale)
+                        margin=spec.receptive_radius, tile=tile, scale=scale, bf16=uses_bf16(model))
     size = (image.width * scale, image.height * scale)
     if spec.colour == "y":
         y = from_pixels(out, "L")

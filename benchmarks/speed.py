@@ -1,0 +1,303 @@
+"""Which runtime runs each network fastest on this machine, and whether bf16
+keeps its quality.
+
+    python benchmarks/speed.py [--data ../shared/data/dev] [--images 4] [--models NAME ...] [--update-cards]
+
+Protocol:
+
+- speed: each network alone (the weights loaded, one warm-up call) on one
+  input of 512x512 RGB (upscalers: 256x256, at their largest scale), best of
+  3 calls, in megapixels of output per second, with one thread and with all
+  of this process's cores, for:
+  PyTorch fp32 (channels-last where the task uses it), PyTorch with bf16
+  autocast (fp32 weights; only on a CPU with bf16 instructions: elsewhere it
+  is emulated and many times slower), and, where they are installed,
+  ONNX Runtime and OpenVINO (fp32, and OpenVINO's bf16 hint on a bf16 CPU)
+  on the graph from ``torch.onnx.export``.  A DnCNN-style reference (20
+  full-resolution 3x3 layers of 64 channels, random weights) is timed the
+  same way so that the figures read as ratios on any machine.
+- quality of bf16 against fp32, through the task the network serves, on the
+  first ``--images`` pictures: JPEG removal on Kodak24 (colour models) or
+  BSD68 (grayscale models) at qualities 10 and 30, PSNR against the clean
+  picture; deblurring of a Gaussian blur (sigma 1.5) on Kodak24; upscaling
+  of the bicubically reduced Set5 + Set14 at each of the model's scales,
+  PSNR on RGB.  The change of the mean PSNR, and the largest change of any
+  pixel of the network's output (levels of 255; before the quantization
+  projection, which is the same function of either output) on a 256x256
+  crop of scikit-image's astronaut.
+- ``--update-cards`` writes ``inference.bf16`` into each card:
+  ``allowed`` only where the mean PSNR moved by at most 0.02 dB and no
+  pixel of the astronaut by more than one level.  ``pixrescue`` uses bf16
+  (``--precision auto``) only where the card allows it and the CPU has bf16
+  instructions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from PIL import Image, ImageFilter
+from skimage import data as skdata
+
+from pixrescue import cards, zoo
+from pixrescue.imaging.jpeg import round_trip
+from pixrescue.runner import set_precision
+from pixrescue.tasks.deblur import deblur_frame
+from pixrescue.tasks.restore import conditioning, restore_frame
+from pixrescue.tasks.upscale import enlarge_with_model
+from pixrescue.training.evaluate import load_set
+from pixrescue.training.machine import cpu_has_bf16, cpu_model, usable_cores
+from pixrescue.training.metrics import psnr
+
+TOLERANCE_DB = 0.02
+TOLERANCE_LEVELS = 1
+TASKS = ("jpeg", "deblur", "upscale")
+
+
+def shipped_models(chosen: list[str] | None) -> list[str]:
+    names = [name for task in TASKS for name in zoo.models_for(task)
+             if zoo.weights_path(name).exists()]
+    return [name for name in names if chosen is None or name in chosen]
+
+
+# --- the network alone -------------------------------------------------------------------------------
+
+def network_call(name: str) -> tuple[torch.nn.Module, tuple, float]:
+    """The network, an input to time it on, and the output megapixels of one call."""
+    spec = zoo.get_spec(name)
+    network = zoo.load_model(name)
+    channels = 1 if spec.colour in ("gray", "y") else 3
+    if spec.task == "upscale":
+        scale = max(spec.scales)
+        side = 256 * scale if spec.enlarged_input else 256
+        x = torch.rand(1, channels, side, side).contiguous(memory_format=torch.channels_last)
+
+        class Fixed(torch.nn.Module):  # the scale baked in, for the exporters
+            def __init__(self) -> None:
+                super().__init__()
+                self.net = network
+
+            def forward(self, t):
+                return self.net(t, scale)
+
+        return Fixed().eval(), (x,), (256 * scale) ** 2 / 1e6
+    x = torch.rand(1, channels, 512, 512).contiguous(memory_format=torch.channels_last)
+    if spec.conditioned:
+        picture = Image.fromarray(skdata.astronaut())
+        tables = torch.from_numpy(conditioning(name, round_trip(picture, 30)[0]).tables)[None]
+        return network, (x, tables), 512 * 512 / 1e6
+    return network, (x,), 512 * 512 / 1e6
+
+
+def best_of(call: Callable[[], object], repeats: int = 3) -> float:
+    call()
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def runtimes(network: torch.nn.Module, inputs: tuple, threads: int, onnx_path: Path | None) -> dict[str, float]:
+    """Seconds per call for each runtime available here."""
+    torch.set_num_threads(threads)
+    network = network.to(memory_format=torch.channels_last)
+    seconds = {}
+    with torch.inference_mode():
+        seconds["PyTorch fp32"] = best_of(lambda: network(*inputs))
+        if cpu_has_bf16():
+            def bf16():
+                with torch.autocast("cpu", dtype=torch.bfloat16):
+                    return network(*inputs)
+            seconds["PyTorch bf16"] = best_of(bf16)
+    if onnx_path is None:
+        return seconds
+    feeds = [t.contiguous().numpy() for t in inputs]
+    with contextlib.suppress(ImportError):
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        session = onnxruntime.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+        names = [i.name for i in session.get_inputs()]
+        seconds["ONNX Runtime fp32"] = best_of(lambda: session.run(None, dict(zip(names, feeds))))
+    with contextlib.suppress(ImportError):
+        import openvino
+
+        core = openvino.Core()
+        for hint in ("f32", "bf16") if cpu_has_bf16() else ("f32",):
+            compiled = core.compile_model(core.read_model(str(onnx_path)), "CPU",
+                                          {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": hint})
+            request = compiled.create_infer_request()
+            label = "OpenVINO " + ("fp32" if hint == "f32" else "bf16")
+            seconds[label] = best_of(lambda request=request: request.infer(feeds))
+    return seconds
+
+
+def export(network: torch.nn.Module, inputs: tuple, folder: Path) -> Path | None:
+    try:
+        import onnx  # noqa: F401  (the exporter needs it)
+    except ImportError:
+        return None
+    path = folder / "model.onnx"
+    try:
+        with torch.inference_mode(), warnings_quiet():
+            torch.onnx.export(network, inputs, str(path), opset_version=17, dynamo=False)
+    except Exception as exc:  # a graph the exporter cannot trace: the row says so
+        print(f"  (not exported: {str(exc).splitlines()[0][:100]})")
+        return None
+    return path
+
+
+@contextlib.contextmanager
+def warnings_quiet():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+def dncnn_reference() -> tuple[torch.nn.Module, tuple, float]:
+    from torch import nn
+
+    layers: list[nn.Module] = [nn.Conv2d(3, 64, 3, padding=1), nn.ReLU()]
+    for _ in range(18):
+        layers += [nn.Conv2d(64, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU()]
+    layers.append(nn.Conv2d(64, 3, 3, padding=1))
+    x = torch.rand(1, 3, 512, 512).contiguous(memory_format=torch.channels_last)
+    return nn.Sequential(*layers).eval(), (x,), 512 * 512 / 1e6
+
+
+def speed_table(models: list[str]) -> dict[str, dict]:
+    cores = usable_cores()
+    print(f"\n### Networks alone: output MP/s (1 thread / {cores} threads)\n")
+    print(f"Machine: {cpu_model()}, {cores} cores, bf16 instructions: {'yes' if cpu_has_bf16() else 'no'}.\n")
+    rows: dict[str, dict] = {}
+    labels: list[str] = []
+    entries = [("DnCNN-style reference", dncnn_reference)] + [(name, lambda name=name: network_call(name))
+                                                             for name in models]
+    for label, make in entries:
+        network, inputs, megapixels = make()
+        with tempfile.TemporaryDirectory() as folder:
+            onnx_path = export(network, inputs, Path(folder))
+            one = runtimes(network, inputs, 1, onnx_path)
+            every = runtimes(network, inputs, cores, onnx_path) if cores > 1 else one
+        rows[label] = {runtime: (megapixels / one[runtime], megapixels / every[runtime]) for runtime in one}
+        labels += [runtime for runtime in one if runtime not in labels]
+    print("| network | " + " | ".join(labels) + " | fastest |")
+    print("|---|" + "---|" * (len(labels) + 1))
+    for label, speeds in rows.items():
+        cells = [f"{speeds[r][0]:.2f} / {speeds[r][1]:.2f}" if r in speeds else "-" for r in labels]
+        fastest = max(speeds, key=lambda r: speeds[r][1])
+        print(f"| {label} | " + " | ".join(cells) + f" | {fastest} |", flush=True)
+    return rows
+
+
+# --- bf16 against fp32, through the task -------------------------------------------------------------
+
+def task_outputs(name: str, args) -> tuple[list[tuple[np.ndarray, object]], Callable, Callable]:
+    """(clean reference, degraded input) pairs for the model's task, the task's
+    function, and the network's own output (for JPEG removal: before the
+    projection, whose colour round trip can turn a one-level change into two)."""
+    spec = zoo.get_spec(name)
+    pairs = []
+    if spec.task == "jpeg":
+        gray = spec.colour == "gray"
+        for clean in load_set(args.data / ("BSD68" if gray else "Kodak24"), gray)[: args.images]:
+            for quality in (10, 30):
+                degraded, info = round_trip(clean, quality)
+                pairs.append((np.asarray(clean), (degraded, info)))
+        return (pairs, lambda item: restore_frame(item[0], name, jpeg=item[1]),
+                lambda item: restore_frame(item[0], name, jpeg=item[1], project=False))
+    if spec.task == "deblur":
+        for clean in load_set(args.data / "Kodak24", False)[: args.images]:
+            pairs.append((np.asarray(clean), clean.filter(ImageFilter.GaussianBlur(1.5))))
+        return pairs, lambda item: deblur_frame(item, name), lambda item: deblur_frame(item, name)
+    for scale in spec.scales:
+        for clean in (load_set(args.data / "Set5", False) + load_set(args.data / "Set14", False))[: args.images * 2]:
+            w, h = clean.width - clean.width % scale, clean.height - clean.height % scale
+            hr = clean.crop((0, 0, w, h))
+            pairs.append((np.asarray(hr), (hr.resize((w // scale, h // scale), Image.BICUBIC), scale)))
+    job = lambda item: enlarge_with_model(item[0], item[1], name)  # noqa: E731
+    return pairs, job, job
+
+
+def astronaut_input(name: str):
+    spec = zoo.get_spec(name)
+    picture = Image.fromarray(skdata.astronaut()).crop((0, 0, 256, 256))
+    if spec.colour == "gray":
+        picture = picture.convert("L")
+    if spec.task == "jpeg":
+        return round_trip(picture, 20)
+    if spec.task == "deblur":
+        return picture.filter(ImageFilter.GaussianBlur(1.5))
+    return (picture.resize((128, 128), Image.BICUBIC), min(spec.scales))
+
+
+def bf16_table(models: list[str], args) -> dict[str, dict]:
+    print("\n### bf16 autocast against fp32: mean PSNR of the task (dB) and the largest pixel change\n")
+    print("| model | pictures | fp32 | bf16 | change (dB) | largest change on the astronaut (levels) | allowed |")
+    print("|---|---|---|---|---|---|---|")
+    found = {}
+    for name in models:
+        pairs, job, network_only = task_outputs(name, args)
+        means = {}
+        for precision in ("fp32", "bf16"):
+            set_precision(precision)
+            means[precision] = float(np.mean([psnr(ref, np.asarray(job(item))) for ref, item in pairs]))
+        sample = astronaut_input(name)
+        set_precision("fp32")
+        a = np.asarray(network_only(sample)).astype(int)
+        set_precision("bf16")
+        b = np.asarray(network_only(sample)).astype(int)
+        set_precision("auto")
+        levels = int(np.abs(a - b).max())
+        change = means["bf16"] - means["fp32"]
+        allowed = abs(change) <= TOLERANCE_DB and levels <= TOLERANCE_LEVELS
+        found[name] = {"allowed": allowed, "psnr_change_db": round(change, 4), "max_level_change": levels}
+        print(f"| {name} | {len(pairs)} | {means['fp32']:.3f} | {means['bf16']:.3f} | {change:+.4f} | {levels} | "
+              f"{'yes' if allowed else 'no'} |", flush=True)
+    return found
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared/data/dev")
+    parser.add_argument("--images", type=int, default=4, help="pictures per set in the bf16 table")
+    parser.add_argument("--models", nargs="+", default=None)
+    parser.add_argument("--tables", nargs="+", default=["speed", "bf16"], choices=["speed", "bf16"])
+    parser.add_argument("--update-cards", action="store_true")
+    args = parser.parse_args(argv)
+    models = shipped_models(args.models)
+    speeds = speed_table(models) if "speed" in args.tables else {}
+    verdicts = bf16_table(models, args) if "bf16" in args.tables else {}
+    if not args.update_cards:
+        return
+    machine = f"{cpu_model()}, {usable_cores()} cores"
+    for name in models:
+        def change(card, name=name):
+            block = card.setdefault("inference", {})
+            if name in verdicts:
+                block["bf16"] = {**verdicts[name], "rule": f"allowed when the task's mean PSNR moved by at most "
+                                 f"{TOLERANCE_DB} dB and no pixel by more than {TOLERANCE_LEVELS} level",
+                                 "command": "python benchmarks/speed.py --update-cards"}
+            if name in speeds:
+                block["speed_output_mp_per_s"] = {
+                    "machine": machine, **{runtime: [round(one, 2), round(every, 2)]
+                                           for runtime, (one, every) in speeds[name].items()}}
+        cards.update(cards.card_path(name), change)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("KMP_WARNINGS", "0")
+    main()
