@@ -5,7 +5,7 @@ handles re-compressed pictures, and projection agrees with the file."""
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from PIL import Image
+from PIL import Image, ImageFilter
 from safetensors.torch import load_file
 
 from golden import assert_golden, blind_gain
@@ -141,6 +141,32 @@ def test_projection_keeps_the_original_and_pulls_a_blurred_image_back(photo):
     assert np.array_equal(project(pixels, pixels, luma, chroma, info.subsampling), pixels)
     flat = np.full_like(pixels, 128)
     assert psnr(original, project(flat, pixels, luma, chroma, info.subsampling)) > psnr(original, flat) + 5
+
+
+def test_the_fast_projection_matches_a_block_by_block_float64_one(gray_photo):
+    """The float32 projection of all blocks at once equals a plain float64 one
+    (scipy's orthonormal DCT, block after block) within one level."""
+    from scipy.fft import dctn, idctn
+
+    degraded, info = round_trip(gray_photo.crop((0, 0, 203, 157)), 20)
+    pixels = np.asarray(degraded)
+    blurred = np.asarray(degraded.filter(ImageFilter.GaussianBlur(2)))
+    steps = np.asarray(info.quantization[0], dtype=np.float64).reshape(8, 8)
+    h, w = pixels.shape
+    pad = ((0, -h % 8), (0, -w % 8))
+    dec, res = (np.pad(a.astype(np.float64) - 128, pad, mode="edge") for a in (pixels, blurred))
+    out = res.copy()
+    for top in range(0, dec.shape[0], 8):
+        for left in range(0, dec.shape[1], 8):
+            block = (slice(top, top + 8), slice(left, left + 8))
+            stored = np.round(dctn(dec[block], norm="ortho") / steps)
+            coefficients = dctn(res[block], norm="ortho")
+            clipped = np.clip(coefficients, (stored - 0.5) * steps, (stored + 0.5) * steps)
+            out[block] += idctn(clipped - coefficients, norm="ortho")
+    expected = np.clip(np.round(out[:h, :w] + 128), 0, 255)
+    fast = project(blurred, pixels, info.quantization[0], None, info.subsampling).astype(float)
+    assert np.abs(fast - blurred).max() > 2  # the projection moved the picture
+    assert np.abs(fast - expected).max() <= 1
 
 
 def test_the_dct_is_orthonormal():
