@@ -494,12 +494,20 @@ def serve(host, port, max_upload_mb, max_pixels, workers, queue, job_seconds, ke
 def index(folder, db, rotations, rebuild) -> None:
     """Fingerprint the images in FOLDER (recursively) into a SQLite catalog.
 
+    The fingerprint networks run on one thread unless --threads says otherwise.
     Only new or changed files are read again; deleted files are forgotten.
     Folders holding a .pixrescue-moved marker (written by `dupes --move-to`)
     are skipped."""
+    from click.core import ParameterSource
+
     from . import index as index_folder
+    from . import set_threads
     from .collection.catalog import CatalogError
 
+    if click.get_current_context().get_parameter_source("threads") != ParameterSource.COMMANDLINE:
+        # The fingerprint networks read 64x64 thumbnails one picture at a time: a second thread gains
+        # nothing there, and on a busy machine two threads made indexing 5x slower (docs/speed.md).
+        set_threads(1)
     try:
         engine, address = click.get_current_context().meta["engine"]
         if engine == "ray":

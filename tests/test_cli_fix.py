@@ -269,3 +269,19 @@ def test_threads_reach_the_network(tmp_path, monkeypatch, verb):
     finally:
         torch.set_num_threads(before)
     assert CliRunner().invoke(main, [*args[:2], "--threads", "0"]).exit_code == 2
+
+
+def test_index_runs_its_networks_on_one_thread_unless_told(tmp_path, monkeypatch):
+    import torch
+
+    seen = watch_network_calls(monkeypatch, torch.get_num_threads)
+    before = torch.get_num_threads()
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.jpg").write_bytes(jpeg_bytes(Image.new("RGB", (40, 32), (200, 90, 30)), 20))
+    try:
+        torch.set_num_threads(2)
+        result = CliRunner().invoke(main, ["index", str(tmp_path / "in")])
+        assert result.exit_code == 0, result.output
+        assert seen and set(seen) == {1}
+    finally:
+        torch.set_num_threads(before)
