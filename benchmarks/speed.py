@@ -8,7 +8,7 @@ Protocol:
 - speed: each network alone (the weights loaded, one warm-up call) on one
   input of 512x512 RGB (upscalers: 256x256, at their largest scale), best of
   3 calls, in megapixels of output per second, with one thread and with all
-  of this process's cores, for:
+  of this process's cores (``--threads``), for:
   PyTorch fp32 (channels-last where the task uses it), PyTorch with bf16
   autocast (fp32 weights; only on a CPU with bf16 instructions: elsewhere it
   is emulated and many times slower), and, where they are installed,
@@ -178,27 +178,38 @@ def dncnn_reference() -> tuple[torch.nn.Module, tuple, float]:
     return nn.Sequential(*layers).eval(), (x,), 512 * 512 / 1e6
 
 
-def speed_table(models: list[str]) -> dict[str, dict]:
-    cores = usable_cores()
-    print(f"\n### Networks alone: output MP/s (1 thread / {cores} threads)\n")
-    print(f"Machine: {cpu_model()}, {cores} cores, bf16 instructions: {'yes' if cpu_has_bf16() else 'no'}.\n")
+def available_runtimes() -> list[str]:
+    import importlib.util
+
+    found = ["PyTorch fp32"] + (["PyTorch bf16"] if cpu_has_bf16() else [])
+    exporter = importlib.util.find_spec("onnx") is not None
+    if exporter and importlib.util.find_spec("onnxruntime") is not None:
+        found.append("ONNX Runtime fp32")
+    if exporter and importlib.util.find_spec("openvino") is not None:
+        found += ["OpenVINO fp32"] + (["OpenVINO bf16"] if cpu_has_bf16() else [])
+    return found
+
+
+def speed_table(models: list[str], thread_counts: list[int]) -> dict[str, dict]:
+    counts = " / ".join(str(n) for n in thread_counts)
+    print(f"\n### Networks alone: output MP/s ({counts} thread{'s' if thread_counts != [1] else ''})\n")
+    print(f"Machine: {cpu_model()}, {usable_cores()} cores, bf16 instructions: "
+          f"{'yes' if cpu_has_bf16() else 'no'}.\n")
+    labels = available_runtimes()
+    print("| network | " + " | ".join(labels) + " | fastest |")
+    print("|---|" + "---|" * (len(labels) + 1), flush=True)
     rows: dict[str, dict] = {}
-    labels: list[str] = []
     entries = [("DnCNN-style reference", dncnn_reference)] + [(name, lambda name=name: network_call(name))
                                                              for name in models]
     for label, make in entries:
         network, inputs, megapixels = make()
         with tempfile.TemporaryDirectory() as folder:
             onnx_path = export(network, inputs, Path(folder))
-            one = runtimes(network, inputs, 1, onnx_path)
-            every = runtimes(network, inputs, cores, onnx_path) if cores > 1 else one
-        rows[label] = {runtime: (megapixels / one[runtime], megapixels / every[runtime]) for runtime in one}
-        labels += [runtime for runtime in one if runtime not in labels]
-    print("| network | " + " | ".join(labels) + " | fastest |")
-    print("|---|" + "---|" * (len(labels) + 1))
-    for label, speeds in rows.items():
-        cells = [f"{speeds[r][0]:.2f} / {speeds[r][1]:.2f}" if r in speeds else "-" for r in labels]
-        fastest = max(speeds, key=lambda r: speeds[r][1])
+            timed = [runtimes(network, inputs, n, onnx_path) for n in thread_counts]
+        speeds = {runtime: [megapixels / seconds[runtime] for seconds in timed] for runtime in timed[0]}
+        rows[label] = speeds
+        cells = [" / ".join(f"{v:.2f}" for v in speeds[r]) if r in speeds else "-" for r in labels]
+        fastest = max(speeds, key=lambda r: max(speeds[r]))
         print(f"| {label} | " + " | ".join(cells) + f" | {fastest} |", flush=True)
     return rows
 
@@ -276,10 +287,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--images", type=int, default=4, help="pictures per set in the bf16 table")
     parser.add_argument("--models", nargs="+", default=None)
     parser.add_argument("--tables", nargs="+", default=["speed", "bf16"], choices=["speed", "bf16"])
+    parser.add_argument("--threads", nargs="+", type=int, default=None,
+                        help="thread counts of the speed table (default: 1 and every core)")
     parser.add_argument("--update-cards", action="store_true")
     args = parser.parse_args(argv)
     models = shipped_models(args.models)
-    speeds = speed_table(models) if "speed" in args.tables else {}
+    thread_counts = args.threads or sorted({1, usable_cores()})
+    speeds = speed_table(models, thread_counts) if "speed" in args.tables else {}
     verdicts = bf16_table(models, args) if "bf16" in args.tables else {}
     if not args.update_cards:
         return
@@ -293,8 +307,8 @@ def main(argv: list[str] | None = None) -> None:
                                  "command": "python benchmarks/speed.py --update-cards"}
             if name in speeds:
                 block["speed_output_mp_per_s"] = {
-                    "machine": machine, **{runtime: [round(one, 2), round(every, 2)]
-                                           for runtime, (one, every) in speeds[name].items()}}
+                    "machine": machine, "threads": thread_counts,
+                    **{runtime: [round(v, 2) for v in values] for runtime, values in speeds[name].items()}}
         cards.update(cards.card_path(name), change)
 
 
