@@ -16,20 +16,23 @@ Protocol:
   on the graph from ``torch.onnx.export``.  A DnCNN-style reference (20
   full-resolution 3x3 layers of 64 channels, random weights) is timed the
   same way so that the figures read as ratios on any machine.
-- quality of bf16 against fp32, through the task the network serves, on the
-  first ``--images`` pictures: JPEG removal on Kodak24 (colour models) or
-  BSD68 (grayscale models) at qualities 10 and 30, PSNR against the clean
-  picture; deblurring of a Gaussian blur (sigma 1.5) on Kodak24; upscaling
-  of the bicubically reduced Set5 + Set14 at each of the model's scales,
-  PSNR on RGB.  The change of the mean PSNR, and the largest change of any
-  pixel of the network's output (levels of 255; before the quantization
-  projection, which is the same function of either output) on a 256x256
-  crop of scikit-image's astronaut.
-- ``--update-cards`` writes ``inference.bf16`` into each card:
-  ``allowed`` only where the mean PSNR moved by at most 0.02 dB and no
-  pixel of the astronaut by more than one level.  ``pixrescue`` uses bf16
-  (``--precision auto``) only where the card allows it and the CPU has bf16
-  instructions.
+- quality of each alternative against PyTorch fp32 (PyTorch bf16; OpenVINO
+  fp32 and bf16, through ``pixrescue``'s own OpenVINO path), through the
+  task the network serves, on the first ``--images`` pictures: JPEG removal
+  on Kodak24 (colour models) or BSD68 (grayscale models) at qualities 10 and
+  30, PSNR against the clean picture; deblurring of a Gaussian blur (sigma
+  1.5) on Kodak24; upscaling of the bicubically reduced Set5 + Set14 at each
+  of the model's scales, PSNR on RGB.  The change of the mean PSNR, and the
+  largest change of any pixel of the network's output (levels of 255; before
+  the quantization projection, which is the same function of either output)
+  on a 256x256 crop of scikit-image's astronaut.
+- ``--update-cards`` writes ``inference.bf16``, ``inference.openvino_fp32``
+  and ``inference.openvino_bf16`` into each card: ``allowed`` only where the
+  mean PSNR moved by at most 0.02 dB and no pixel of the astronaut by more
+  than one level.  ``pixrescue`` (``--precision auto``) then runs each model
+  in OpenVINO where it is installed and allowed (its bf16 hint on a CPU with
+  bf16 instructions, where allowed), else in PyTorch with bf16 autocast where
+  allowed and the CPU has bf16 instructions, else in PyTorch fp32.
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ import torch
 from PIL import Image, ImageFilter
 from skimage import data as skdata
 
-from pixrescue import cards, zoo
+from pixrescue import cards, runner, zoo
 from pixrescue.imaging.jpeg import round_trip
 from pixrescue.runner import set_precision
 from pixrescue.tasks.deblur import deblur_frame
@@ -255,29 +258,63 @@ def astronaut_input(name: str):
     return (picture.resize((128, 128), Image.BICUBIC), min(spec.scales))
 
 
+# Each alternative to PyTorch fp32: (card key, how to choose it).
+ALTERNATIVES = {
+    "PyTorch bf16": ("bf16", "bf16", None),
+    "OpenVINO fp32": ("openvino_fp32", "auto", False),
+    "OpenVINO bf16": ("openvino_bf16", "auto", True),
+}
+
+
+@contextlib.contextmanager
+def running(precision: str, openvino: bool | None):
+    """The tasks run with ``precision``; under ``auto``, OpenVINO with the bf16
+    hint (True), fp32 (False), or not at all (None), whatever the card says."""
+    real = runner.openvino_choice
+    set_precision(precision)
+    runner.openvino_choice = lambda model: openvino
+    try:
+        yield
+    finally:
+        runner.openvino_choice = real
+        set_precision("auto")
+
+
+def alternatives_here() -> list[str]:
+    found = [a for a in ALTERNATIVES if "bf16" not in a or cpu_has_bf16()]
+    from pixrescue import openvino_runtime
+
+    return [a for a in found if "OpenVINO" not in a or openvino_runtime.installed()]
+
+
 def bf16_table(models: list[str], args) -> dict[str, dict]:
-    print("\n### bf16 autocast against fp32: mean PSNR of the task (dB) and the largest pixel change\n")
-    print("| model | pictures | fp32 | bf16 | change (dB) | largest change on the astronaut (levels) | allowed |")
-    print("|---|---|---|---|---|---|---|")
-    found = {}
+    """For each model and each alternative runtime here: the verdict of the rule."""
+    chosen = alternatives_here()
+    print("\n### Runtimes against PyTorch fp32: mean PSNR of the task (dB) and the largest pixel change\n")
+    print("| model | pictures | PyTorch fp32 | " + " | ".join(f"{a}: change (dB), largest change (levels)"
+                                                    for a in chosen) + " |")
+    print("|---|---|---|" + "---|" * len(chosen))
+    found: dict[str, dict] = {}
     for name in models:
         pairs, job, network_only = task_outputs(name, args)
-        means = {}
-        for precision in ("fp32", "bf16"):
-            set_precision(precision)
-            means[precision] = float(np.mean([psnr(ref, np.asarray(job(item))) for ref, item in pairs]))
         sample = astronaut_input(name)
-        set_precision("fp32")
-        a = np.asarray(network_only(sample)).astype(int)
-        set_precision("bf16")
-        b = np.asarray(network_only(sample)).astype(int)
-        set_precision("auto")
-        levels = int(np.abs(a - b).max())
-        change = means["bf16"] - means["fp32"]
-        allowed = abs(change) <= TOLERANCE_DB and levels <= TOLERANCE_LEVELS
-        found[name] = {"allowed": allowed, "psnr_change_db": round(change, 4), "max_level_change": levels}
-        print(f"| {name} | {len(pairs)} | {means['fp32']:.3f} | {means['bf16']:.3f} | {change:+.4f} | {levels} | "
-              f"{'yes' if allowed else 'no'} |", flush=True)
+        results = {}
+        for label in ["PyTorch fp32", *chosen]:
+            precision, openvino = ("fp32", None) if label == "PyTorch fp32" else ALTERNATIVES[label][1:]
+            with running(precision, openvino):
+                mean = float(np.mean([psnr(ref, np.asarray(job(item))) for ref, item in pairs]))
+                pixels = np.asarray(network_only(sample)).astype(int)
+            results[label] = (mean, pixels)
+        base_mean, base_pixels = results["PyTorch fp32"]
+        cells = []
+        for label in chosen:
+            mean, pixels = results[label]
+            change, levels = mean - base_mean, int(np.abs(pixels - base_pixels).max())
+            allowed = abs(change) <= TOLERANCE_DB and levels <= TOLERANCE_LEVELS
+            found.setdefault(name, {})[ALTERNATIVES[label][0]] = {
+                "allowed": allowed, "psnr_change_db": round(change, 4), "max_level_change": levels}
+            cells.append(f"{change:+.4f}, {levels} {'(yes)' if allowed else '(no)'}")
+        print(f"| {name} | {len(pairs)} | {base_mean:.3f} | " + " | ".join(cells) + " |", flush=True)
     return found
 
 
@@ -301,10 +338,11 @@ def main(argv: list[str] | None = None) -> None:
     for name in models:
         def change(card, name=name):
             block = card.setdefault("inference", {})
-            if name in verdicts:
-                block["bf16"] = {**verdicts[name], "rule": f"allowed when the task's mean PSNR moved by at most "
-                                 f"{TOLERANCE_DB} dB and no pixel by more than {TOLERANCE_LEVELS} level",
-                                 "command": "python benchmarks/speed.py --update-cards"}
+            for key, verdict in verdicts.get(name, {}).items():
+                block[key] = {**verdict, "machine": machine,
+                              "rule": f"allowed when the task's mean PSNR moved by at most {TOLERANCE_DB} dB and "
+                                      f"no pixel by more than {TOLERANCE_LEVELS} level, against PyTorch fp32",
+                              "command": "python benchmarks/speed.py --tables bf16 --update-cards"}
             if name in speeds:
                 block["speed_output_mp_per_s"] = {
                     "machine": machine, "threads": thread_counts,

@@ -39,9 +39,10 @@ def set_threads(threads: int) -> None:
 
 
 def set_precision(precision: str) -> None:
-    """How the networks compute from now on: ``"auto"`` (the default: bf16 autocast on a
-    CPU with bf16 instructions, for the models whose cards show it keeps their quality;
-    fp32 elsewhere), ``"fp32"`` (the same pixels on every machine) or ``"bf16"``.
+    """How the networks compute from now on: ``"auto"`` (the default: the fastest runtime
+    each model's card allows on this processor: OpenVINO where the ``openvino`` extra is
+    installed, bf16 autocast on a CPU with bf16 instructions, fp32 PyTorch elsewhere),
+    ``"fp32"`` (PyTorch fp32: the same pixels on every machine) or ``"bf16"``.
     ValueError for anything else."""
     from .runner import set_precision as choose
 

@@ -116,9 +116,10 @@ def _precision(ctx, param, value: str | None) -> None:
 
 precision_option = click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default=None,
                                 expose_value=False, callback=_precision,
-                                help="How the networks compute. auto: bf16 on a CPU with bf16 instructions for "
-                                "the models whose cards show it keeps their quality, fp32 elsewhere; fp32 gives "
-                                "the same pixels on every machine.  [default: auto]")
+                                help="How the networks compute. auto: the fastest runtime each model's card "
+                                "allows here (OpenVINO when installed; bf16 on a CPU with bf16 instructions); "
+                                "fp32: PyTorch fp32, the same pixels on every machine; bf16: PyTorch bf16.  "
+                                "[default: auto]")
 
 output_options = [
     click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path)),

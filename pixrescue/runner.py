@@ -9,7 +9,7 @@ no seam to blend away.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass
 
@@ -26,9 +26,11 @@ _precision = "auto"
 
 
 def set_precision(precision: str) -> None:
-    """How the networks compute from now on: ``auto`` (bf16 autocast where the CPU
-    has bf16 instructions and the model's card says bf16 keeps its quality, fp32
-    elsewhere), ``fp32`` or ``bf16`` (everywhere; slow on a CPU without bf16)."""
+    """How the networks compute from now on: ``auto`` (OpenVINO where installed and
+    the model's card allows it, else bf16 autocast where the CPU has bf16
+    instructions and the card allows it, else fp32), ``fp32`` (PyTorch fp32: the
+    same pixels on every machine) or ``bf16`` (PyTorch bf16 autocast everywhere;
+    slow on a CPU without bf16)."""
     global _precision
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
@@ -99,6 +101,48 @@ def tiles(height: int, width: int, tile: int, margin: int) -> Iterator[Tile]:
 
 
 @torch.inference_mode()
+def openvino_choice(model: str) -> bool | None:
+    """Whether the named network runs in OpenVINO, and how: None (PyTorch), True
+    (OpenVINO's bf16 hint) or False (fp32).  Only under ``auto``, with the
+    ``openvino`` extra installed, where the card allows it (``benchmarks/speed.py``
+    measured it within the same rule as bf16), and only where it is the fastest
+    allowed: on a processor with bf16 instructions PyTorch's bf16 beats
+    OpenVINO's fp32."""
+    from . import openvino_runtime
+
+    if _precision != "auto" or not openvino_runtime.installed():
+        return None
+    from . import zoo
+    from .training.machine import cpu_has_bf16
+
+    inference = zoo.load_card(model).get("inference", {})
+    allowed = {key for key, verdict in inference.items() if isinstance(verdict, dict) and verdict.get("allowed")}
+    if cpu_has_bf16():
+        # Measured on such a processor (docs/speed.md): OpenVINO bf16 > PyTorch bf16 > OpenVINO fp32.
+        if "openvino_bf16" in allowed:
+            return True
+        if "bf16" in allowed:
+            return None
+    return False if "openvino_fp32" in allowed else None
+
+
+def fast_network(model: str, module: nn.Module, example: tuple[torch.Tensor, ...],
+                 variant: str = "") -> Callable[..., torch.Tensor] | None:
+    """``module`` (the named network, or a wrapper of it taking ``example``'s
+    tensors) compiled by OpenVINO when ``openvino_choice`` says so, else None
+    (PyTorch runs it).  ``variant`` names a wrapper (for example a fixed scale)."""
+    bf16 = openvino_choice(model)
+    if bf16 is None:
+        return None
+    from pathlib import Path
+
+    from . import openvino_runtime, zoo
+
+    weights = Path(model) if zoo.is_weights_file(model) else zoo.weights_path(model)
+    multiple = getattr(module, "pad_multiple", 1)
+    return openvino_runtime.compiled(model, weights, variant, module, example, multiple, bf16)
+
+
 def run_tiled(model: nn.Module, x: torch.Tensor, margin: int, tile: int | None = DEFAULT_TILE,
               scale: int = 1, bf16: bool = False) -> torch.Tensor:
     """``model(x)`` for an NCHW tensor, computed tile by tile.

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,8 @@ from helpers import chelsea, jpeg_bytes
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "quality: measures what a shipped model achieves (select with -m quality)")
+    # Networks converted for OpenVINO go to a folder of this run, not the user's cache.
+    os.environ.setdefault("PIXRESCUE_CACHE", tempfile.mkdtemp(prefix="pixrescue-test-cache-"))
 
 
 if os.environ.get("PIXRESCUE_TEST_IDENTITY") == "1":
@@ -21,9 +24,10 @@ if os.environ.get("PIXRESCUE_TEST_IDENTITY") == "1":
         """Only for checking that quality tests can fail: see tests/identity.py."""
         from identity import load_stand_in
 
-        from pixrescue import zoo
+        from pixrescue import runner, zoo
 
         monkeypatch.setattr(zoo, "load_model", load_stand_in)
+        monkeypatch.setattr(runner, "openvino_choice", lambda model: None)  # the stand-ins run in PyTorch
 
 
 @pytest.fixture(scope="session")

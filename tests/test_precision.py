@@ -94,3 +94,120 @@ def test_bf16_keeps_the_network_output_within_one_level_of_fp32(model):
         reference = np.asarray(small.resize((128, 128), Image.BICUBIC)).astype(int)
     assert np.abs(fp32 - reference).max() > 1  # the network changed the picture: the comparison means something
     assert np.abs(fp32 - bf16).max() <= 1
+
+
+def openvino_allowed(model: str) -> bool | None:
+    from pixrescue import openvino_runtime
+
+    if not openvino_runtime.installed():
+        pytest.skip("the openvino extra is not installed")
+    choice = runner.openvino_choice(model)
+    if choice is None:
+        pytest.skip(f"{model}: its card does not allow OpenVINO on this processor")
+    return choice
+
+
+@pytest.mark.parametrize("model", ["qgunet.jpeg-blind", "edsr.sr-x234", "deblurunet.blind"])
+def test_openvino_keeps_the_network_output_within_one_level_of_pytorch_fp32(model, monkeypatch):
+    from pixrescue.tasks.deblur import deblur_frame
+
+    from pixrescue import openvino_runtime
+
+    openvino_allowed(model)
+    calls = []
+    real = openvino_runtime.compiled
+
+    def compiled(*args):
+        made = real(*args)
+        calls.append(made)
+        return made
+
+    monkeypatch.setattr(openvino_runtime, "compiled", compiled)
+    spec = zoo.get_spec(model)
+    if spec.task == "jpeg":
+        degraded, info = round_trip(astronaut(), 20)
+        job = lambda: restore_frame(degraded, model, jpeg=info, project=False)  # noqa: E731
+    elif spec.task == "deblur":
+        from PIL import ImageFilter
+
+        soft = astronaut().filter(ImageFilter.GaussianBlur(1.5))
+        job = lambda: deblur_frame(soft, model)  # noqa: E731
+    else:
+        small = astronaut().resize((64, 64), Image.BICUBIC)
+        job = lambda: enlarge_with_model(small, 2, model)  # noqa: E731
+    set_precision("fp32")
+    pytorch = np.asarray(job()).astype(int)
+    set_precision("auto")
+    compiled = np.asarray(job()).astype(int)
+    assert calls and all(made is not None for made in calls)  # OpenVINO ran
+    assert np.abs(pytorch - compiled).max() <= 1
+
+
+def test_without_openvino_or_when_it_fails_pytorch_runs(monkeypatch, capsys):
+    from pixrescue import openvino_runtime
+
+    model = "qgunet.jpeg-blind"
+    degraded, info = round_trip(astronaut(64), 30)
+    set_precision("fp32")
+    expected = np.asarray(restore_frame(degraded, model, jpeg=info, project=False))
+    set_precision("auto")
+    from pixrescue.training import machine
+
+    monkeypatch.setattr(machine, "cpu_has_bf16", lambda: False)  # PyTorch's fallback is then fp32 too
+    monkeypatch.setattr(runner, "openvino_choice", lambda name: False)  # as a card allowing it would say
+    monkeypatch.setattr(openvino_runtime, "installed", lambda: False)
+    assert np.array_equal(np.asarray(restore_frame(degraded, model, jpeg=info, project=False)), expected)
+
+    monkeypatch.setattr(openvino_runtime, "installed", lambda: True)
+
+    def broken(*args):
+        raise RuntimeError("conversion failed\nsecond line")
+
+    monkeypatch.setattr(openvino_runtime, "_converted", broken)
+    monkeypatch.setattr(openvino_runtime, "_failed", set())
+    monkeypatch.setattr(openvino_runtime, "_compiled", {})
+    for _ in range(2):
+        assert np.array_equal(np.asarray(restore_frame(degraded, model, jpeg=info, project=False)), expected)
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "OpenVINO" in line]
+    assert warnings == [f"warning: OpenVINO could not run {model} (conversion failed); using PyTorch"]
+
+
+def test_a_converted_network_is_cached_on_disk(tmp_path, monkeypatch):
+    from pixrescue import openvino_runtime
+
+    if not openvino_runtime.installed():
+        pytest.skip("the openvino extra is not installed")
+    monkeypatch.setenv("PIXRESCUE_CACHE", str(tmp_path))
+    monkeypatch.setattr(openvino_runtime, "_compiled", {})
+    network = zoo.load_model("srcnn.jpeg-q10-gray")
+    example = (torch.rand(1, 1, 32, 32),)
+    call = openvino_runtime.compiled("srcnn.jpeg-q10-gray", zoo.weights_path("srcnn.jpeg-q10-gray"), "", network,
+                                     example, 1, False)
+    assert call is not None and list((tmp_path / "openvino").glob("srcnn.jpeg-q10-gray-*.xml"))
+    x = torch.rand(1, 1, 45, 37)
+    with torch.inference_mode():
+        assert torch.allclose(call(x), network(x), atol=1e-4)
+
+
+@pytest.mark.parametrize(("cpu", "allowed", "expected"), [
+    (True, {"openvino_bf16", "bf16", "openvino_fp32"}, True),
+    (True, {"bf16", "openvino_fp32"}, None),  # PyTorch's bf16 beats OpenVINO's fp32 there
+    (True, {"openvino_fp32"}, False),
+    (False, {"openvino_bf16", "bf16", "openvino_fp32"}, False),
+    (False, {"openvino_bf16", "bf16"}, None),
+    (True, set(), None),
+])
+def test_the_fastest_allowed_runtime_is_chosen(monkeypatch, cpu, allowed, expected):
+    from pixrescue import openvino_runtime
+    from pixrescue.training import machine
+
+    monkeypatch.setattr(machine, "cpu_has_bf16", lambda: cpu)
+    monkeypatch.setattr(openvino_runtime, "installed", lambda: True)
+    monkeypatch.setattr(zoo, "load_card", lambda name: {"inference": {
+        key: {"allowed": key in allowed} for key in ("bf16", "openvino_fp32", "openvino_bf16")}})
+    assert runner.openvino_choice("qgunet.jpeg-blind") is expected
+    set_precision("fp32")
+    assert runner.openvino_choice("qgunet.jpeg-blind") is None
+    monkeypatch.setattr(openvino_runtime, "installed", lambda: False)
+    set_precision("auto")
+    assert runner.openvino_choice("qgunet.jpeg-blind") is None

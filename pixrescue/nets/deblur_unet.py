@@ -29,6 +29,9 @@ class ResBlock(nn.Module):
 
 
 class DeblurUNet(nn.Module):
+    # Inputs are padded to a multiple of this (and cropped back) inside forward.
+    pad_multiple = 4
+
     def __init__(self, c1: int = 24, c2: int = 48, blocks1: int = 1, blocks2: int = 6) -> None:
         super().__init__()
         self.head = nn.Conv2d(12, c1, 3, padding=1)

@@ -88,6 +88,9 @@ class QualityEstimator(nn.Module):
 
 
 class QGUNet(nn.Module):
+    # Inputs are padded to a multiple of this (and cropped back) inside forward.
+    pad_multiple = 4
+
     def __init__(self, c1: int = 32, c2: int = 64, blocks1: int = 2, blocks2: int = 6, embedding: int = 64) -> None:
         super().__init__()
         self.embed = nn.Sequential(

@@ -4,12 +4,13 @@ alpha kept, every frame, tile by tile."""
 
 from __future__ import annotations
 
+import torch
 from PIL import Image
 
 from .. import zoo
 from ..imaging import Picture
 from ..imaging.tensors import merge_alpha, split_alpha
-from ..runner import run_on_colour, uses_bf16
+from ..runner import fast_network, run_on_colour, uses_bf16
 
 
 def deblur_frame(frame: Image.Image, model: str, tile: int | None = -1) -> Image.Image:
@@ -19,7 +20,9 @@ def deblur_frame(frame: Image.Image, model: str, tile: int | None = -1) -> Image
     colour, alpha = split_alpha(frame)
     network = zoo.load_model(model)
     tile = spec.tile if tile == -1 else tile
-    return merge_alpha(run_on_colour(network, colour, spec.receptive_radius, tile, bf16=uses_bf16(model)), alpha)
+    fast = fast_network(model, network, (torch.rand(1, 3, 64, 64),))
+    return merge_alpha(run_on_colour(fast or network, colour, spec.receptive_radius, tile,
+                                     bf16=fast is None and uses_bf16(model)), alpha)
 
 
 def deblur_picture(picture: Picture, model: str) -> Picture:

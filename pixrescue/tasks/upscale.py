@@ -25,7 +25,7 @@ from ..imaging import Picture
 from ..imaging.io import DEFAULT_MAX_PIXELS, check_output_size
 from ..imaging.jpeg import JpegInfo
 from ..imaging.tensors import from_pixels, merge_alpha, split_alpha, to_pixels
-from ..runner import run_tiled, uses_bf16
+from ..runner import fast_network, run_tiled, uses_bf16
 from .restore import restore_frame
 
 SCALES = (2, 3, 4)
@@ -75,6 +75,17 @@ def network_input(image: Image.Image, spec: zoo.ModelSpec, scale: int) -> torch.
     return to_pixels(image.convert("RGB"))
 
 
+class AtScale(torch.nn.Module):
+    """An upscaler with its scale fixed: one input, as a compiled runtime needs it."""
+
+    def __init__(self, network: torch.nn.Module, scale: int) -> None:
+        super().__init__()
+        self.network, self.scale = network, scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.network(x, self.scale)
+
+
 @torch.inference_mode()
 def enlarge_with_model(image: Image.Image, scale: int, model: str, tile: int | None = -1) -> Image.Image:
     """An L or RGB picture enlarged ``scale`` times by a registered upscaler.
@@ -83,13 +94,14 @@ def enlarge_with_model(image: Image.Image, scale: int, model: str, tile: int | N
     network = zoo.load_model(model)
     tile = spec.tile if tile == -1 else tile
     x = network_input(image, spec, scale)
+    fast = fast_network(model, AtScale(network, scale), (torch.rand(1, x.shape[1], 64, 64),), variant=f"x{scale}")
+    bf16 = fast is None and uses_bf16(model)
     if spec.enlarged_input:
-        out = run_tiled(lambda t: network(t, scale), x, margin=spec.receptive_radius, tile=tile,
-                        bf16=uses_bf16(model))
+        out = run_tiled(fast or (lambda t: network(t, scale)), x, margin=spec.receptive_radius, tile=tile, bf16=bf16)
     else:
         network = network.to(memory_format=torch.channels_last)  # measured faster on CPU
-        out = run_tiled(lambda t: network(t.contiguous(memory_format=torch.channels_last), scale), x,
-                        margin=spec.receptive_radius, tile=tile, scale=scale, bf16=uses_bf16(model))
+        out = run_tiled(fast or (lambda t: network(t.contiguous(memory_format=torch.channels_last), scale)), x,
+                        margin=spec.receptive_radius, tile=tile, scale=scale, bf16=bf16)
     size = (image.width * scale, image.height * scale)
     if spec.colour == "y":
         y = from_pixels(out, "L")
