@@ -43,6 +43,7 @@ import torch
 
 from ..imaging import ImageLoadError, Picture, load
 from ..imaging.io import find_images
+from ..training.machine import usable_cores
 from .fingerprints import EMBEDDINGS, METHODS, WORKING_SIDE, embed, hashes, thumbnails, variants
 
 DB_NAME = ".pixrescue.db"
@@ -394,23 +395,18 @@ def _read(path: Path, stat: os.stat_result | None, rotations: bool) -> _Read:
     return _Read(stat, len(picture.frames), record, small)
 
 
-def reading_threads() -> int:
-    """Threads that read, decode and hash files for ``fingerprint_files``: one per usable core."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
 def fingerprint_files(items: Iterable[tuple[Path, str, os.stat_result | None]], rotations: bool,
                       batch: int | None = None, threads: int | None = None) -> Iterator[list[Outcome]]:
     """Fingerprint files (path, catalogue key, the file's stat or None to take
     it now), yielding their outcomes a batch at a time, in the order given.
-    ``threads`` threads (default ``reading_threads()``) read, decode and hash
+    ``threads`` threads (default: one per usable core) read, decode and hash
     up to two batches ahead while the calling thread runs the embedding
     networks on each batch's thumbnails at once (``batch`` files, default
     ``BATCH``).  A file's row does not depend on ``batch`` or on the other files."""
     batch = batch or BATCH
     pending: deque[tuple[Path, str, Future]] = deque()
     waiting = iter(items)
-    pool = ThreadPoolExecutor(threads or reading_threads(), thread_name_prefix="pixrescue-index")
+    pool = ThreadPoolExecutor(threads or usable_cores(), thread_name_prefix="pixrescue-index")
 
     def fill() -> None:
         while len(pending) < 2 * batch:
