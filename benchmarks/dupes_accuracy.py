@@ -1,6 +1,7 @@
 """How well perceptual hashes find copies of a picture.
 
     python benchmarks/dupes_accuracy.py [--data ../shared/data/dev] [--methods combined phash cnn ...]
+                                        [--files [--full-decode] [--enlarge K]]
 
 Originals: the colour dev images (Kodak24, McMaster, CBSD68: 110 different
 pictures).  Each original gets the variants listed in VARIANTS (recompression,
@@ -13,20 +14,28 @@ for each method at its default threshold:
   distractors), recall and F1 over all true pairs, recall of (original,
   variant) pairs per kind of variant;
 * similar: each variant queries the originals; recall@1 and recall@5.
+
+``--files``: every image is written as a JPEG (quality 95) and fingerprinted
+from the file as ``index`` reads it (a large JPEG decoded reduced by libjpeg,
+``load(draft_side=WORKING_SIDE)``), or with ``--full-decode`` decoded whole;
+``--enlarge K`` makes the originals K times larger first (bicubic), so that
+the reduced decoding applies to them (the dev pictures are at most 768x512).
 """
 
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageEnhance, ImageFont, ImageOps
 
-from pixrescue.collection.catalog import Record
-from pixrescue.collection.fingerprints import embeddings, perceptual_hashes
+from pixrescue.collection.catalog import Record, partial_record, with_embeddings
+from pixrescue.collection.fingerprints import WORKING_SIDE
 from pixrescue.collection.similarity import EMBEDDING_METHODS, METHODS, Table, default_threshold
+from pixrescue.imaging import Picture, load
 from pixrescue.imaging.jpeg import compress
 from pixrescue.training.evaluate import load_set
 
@@ -75,16 +84,25 @@ VARIANTS = {
 RESIZE_AND_RECOMPRESS = ["jpeg q10", "jpeg q30", "jpeg q90", "resize 0.25", "resize 0.5", "resize 2", "reshare x3"]
 
 
-def fingerprint_all(originals: list[Image.Image]) -> tuple[list[Record], np.ndarray, np.ndarray]:
-    records, source, kind = [], [], []
+def fingerprint_all(originals: list[Image.Image], folder: Path | None = None,
+                    full_decode: bool = False) -> tuple[list[Record], np.ndarray, np.ndarray]:
+    """Every image's record (its embeddings computed all at once at the end); with
+    ``folder``, through a JPEG file written there and read back as ``index`` reads it."""
+    partials, source, kind = [], [], []
     for index, original in enumerate(originals):
         for label, make in [("original", lambda im: im), *VARIANTS.items()]:
             image = make(original)
-            records.append(Record(Path(f"{index}/{label}"), 0, image.width, image.height, None, None,
-                                  perceptual_hashes(image), embeddings(image)))
+            path = Path(f"{index}/{label}")
+            if folder is not None:
+                path = folder / f"{index}-{label.replace(' ', '-').replace('%', '')}.jpg"
+                image.convert("RGB").save(path, quality=95)
+                image = load(path, history=False, draft_side=None if full_decode else WORKING_SIDE)
+                partials.append(partial_record(image, path, 0))
+            else:
+                partials.append(partial_record(Picture(frames=[image]), path, 0))
             source.append(index)
             kind.append(label)
-    return records, np.array(source), np.array(kind)
+    return with_embeddings(partials), np.array(source), np.array(kind)
 
 
 def sweep(records, source, kind, positive, negative) -> None:
@@ -113,11 +131,19 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     parser.add_argument("--sweep", action="store_true",
                         help="Also print precision and recall of each embedding over a range of thresholds.")
+    parser.add_argument("--files", action="store_true",
+                        help="Fingerprint each image from a JPEG file written for it, as index reads files.")
+    parser.add_argument("--full-decode", action="store_true", help="With --files: decode every JPEG whole.")
+    parser.add_argument("--enlarge", type=float, default=1.0, help="Enlarge the originals this many times first.")
     args = parser.parse_args()
 
     started = time.time()
     originals = [im for name in args.sets for im in load_set(args.data / name, gray=False)]
-    records, source, kind = fingerprint_all(originals)
+    if args.enlarge != 1:
+        originals = [im.resize((round(im.width * args.enlarge), round(im.height * args.enlarge)), Image.BICUBIC)
+                     for im in originals]
+    with tempfile.TemporaryDirectory() as folder:
+        records, source, kind = fingerprint_all(originals, Path(folder) if args.files else None, args.full_decode)
     is_original = kind == "original"
     same = source[:, None] == source[None, :]
     upper = np.triu(np.ones_like(same, dtype=bool), 1)

@@ -1,7 +1,8 @@
-"""Which runtime runs each network fastest on this machine, and whether bf16
-keeps its quality.
+"""Which runtime runs each network fastest on this machine, whether bf16
+keeps its quality, and how many photographs a second ``index`` catalogues.
 
     python benchmarks/speed.py [--data ../shared/data/dev] [--images 4] [--models NAME ...] [--update-cards]
+                               [--tables speed bf16 index] [--index-images 100]
 
 Protocol:
 
@@ -26,6 +27,16 @@ Protocol:
   largest change of any pixel of the network's output (levels of 255; before
   the quantization projection, which is the same function of either output)
   on a 256x256 crop of scikit-image's astronaut.
+- index: ``--index-images`` photographs (default 100: Kodak24 then CBSD68,
+  portraits turned, the first ones again mirrored when more are asked for)
+  resized to 1500x1000 and saved as JPEG quality 85 in a temporary folder,
+  catalogued from nothing: in a process (``catalog.update``, the networks
+  loaded beforehand: the rate of the loop itself), and as the command
+  ``pixrescue index FOLDER --rebuild`` (start-up, imports and model loading
+  included), with the networks on one thread (index's default) and on all
+  of this process's cores (``--threads N``); best of 2, images per second.
+  Both run in processes of their own with ``OMP_WAIT_POLICY=PASSIVE``, which
+  ``pixrescue index`` sets before torch loads.
 - ``--update-cards`` writes ``inference.bf16``, ``inference.openvino_fp32``
   and ``inference.openvino_bf16`` into each card: ``allowed`` only where the
   mean PSNR moved by at most 0.02 dB and no pixel of the astronaut by more
@@ -40,6 +51,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -217,6 +229,79 @@ def speed_table(models: list[str], thread_counts: list[int]) -> dict[str, dict]:
     return rows
 
 
+# --- index: images per second on a folder of photographs ---------------------------------------------
+
+INDEX_SIZE = (1500, 1000)
+INDEX_QUALITY = 85
+
+
+def index_folder(data: Path, folder: Path, count: int) -> None:
+    """``count`` photographs of INDEX_SIZE as JPEG files in ``folder`` (see the protocol)."""
+    from PIL import ImageOps
+
+    from pixrescue.imaging.io import find_images
+
+    sources = find_images([data / "Kodak24"]) + find_images([data / "CBSD68"])
+    for i in range(count):
+        picture = Image.open(sources[i % len(sources)]).convert("RGB")
+        if picture.height > picture.width:
+            picture = picture.transpose(Image.Transpose.ROTATE_90)
+        if i >= len(sources):
+            picture = ImageOps.mirror(picture)
+        picture.resize(INDEX_SIZE, Image.BICUBIC).save(folder / f"{i:04d}.jpg", quality=INDEX_QUALITY)
+
+
+def index_loop(root: Path, db: Path, threads: int, count: int) -> float:
+    """Seconds ``catalog.update`` takes to catalogue ``root`` from nothing, the networks
+    loaded beforehand, best of 2 (run in a process of its own: see ``index_table``)."""
+    from pixrescue.collection import catalog, fingerprints
+
+    torch.set_num_threads(threads)
+    fingerprints.embed(torch.zeros(1, 1, fingerprints.THUMBNAIL, fingerprints.THUMBNAIL))  # networks loaded
+    times = []
+    for _ in range(2):
+        catalog.rebuild(db)
+        started = time.perf_counter()
+        report = catalog.update(root, db)
+        times.append(time.perf_counter() - started)
+        assert report.added == count and not report.failed, report
+    return min(times)
+
+
+def index_table(args) -> dict[int, tuple[float, float]]:
+    import subprocess
+
+    cores = usable_cores()
+    print(f"\n### index: {args.index_images} JPEGs of {INDEX_SIZE[0]}x{INDEX_SIZE[1]} (quality {INDEX_QUALITY}), "
+          "catalogued from nothing\n")
+    print(f"Machine: {cpu_model()}, {cores} cores.\n")
+    print("| network threads | images | in process (s) | images/s | command, start-up included (s) | images/s |")
+    print("|---|---|---|---|---|---|")
+    found = {}
+    n = args.index_images
+    # Both in processes of their own, with the OpenMP setting `pixrescue index` makes before torch loads.
+    env = {**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder) / "photos"
+        root.mkdir()
+        index_folder(args.data, root, n)
+        db = Path(folder) / "catalogue.db"
+        for threads in sorted({1, cores}):
+            loop = subprocess.run([sys.executable, __file__, "--index-loop", str(root), str(db), str(threads), str(n)],
+                                  check=True, capture_output=True, text=True, env=env)
+            inside = float(loop.stdout.split()[-1])
+            whole = []
+            for _ in range(2):
+                started = time.perf_counter()
+                subprocess.run([sys.executable, "-m", "pixrescue", "index", str(root), "--db", str(db), "--rebuild",
+                                "--threads", str(threads)], check=True, capture_output=True)
+                whole.append(time.perf_counter() - started)
+            found[threads] = (n / inside, n / min(whole))
+            print(f"| {threads} | {n} | {inside:.2f} | {n / inside:.1f} | {min(whole):.2f} | {n / min(whole):.1f} |",
+                  flush=True)
+    return found
+
+
 # --- bf16 against fp32, through the task -------------------------------------------------------------
 
 def task_outputs(name: str, args) -> tuple[list[tuple[np.ndarray, object]], Callable, Callable]:
@@ -319,19 +404,27 @@ def bf16_table(models: list[str], args) -> dict[str, dict]:
 
 
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--index-loop"]:  # index_table's own process
+        root, db, threads, count = argv[1:]
+        print(index_loop(Path(root), Path(db), int(threads), int(count)))
+        return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared/data/dev")
     parser.add_argument("--images", type=int, default=4, help="pictures per set in the bf16 table")
     parser.add_argument("--models", nargs="+", default=None)
-    parser.add_argument("--tables", nargs="+", default=["speed", "bf16"], choices=["speed", "bf16"])
+    parser.add_argument("--tables", nargs="+", default=["speed", "bf16", "index"], choices=["speed", "bf16", "index"])
     parser.add_argument("--threads", nargs="+", type=int, default=None,
                         help="thread counts of the speed table (default: 1 and every core)")
+    parser.add_argument("--index-images", type=int, default=100, help="photographs in the index table's folder")
     parser.add_argument("--update-cards", action="store_true")
     args = parser.parse_args(argv)
     models = shipped_models(args.models)
     thread_counts = args.threads or sorted({1, usable_cores()})
     speeds = speed_table(models, thread_counts) if "speed" in args.tables else {}
     verdicts = bf16_table(models, args) if "bf16" in args.tables else {}
+    if "index" in args.tables:
+        index_table(args)
     if not args.update_cards:
         return
     machine = f"{cpu_model()}, {usable_cores()} cores"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import click
@@ -22,6 +24,11 @@ class _Commands(click.Group):
 @click.version_option(package_name="pixrescue")
 def main() -> None:
     """Rescue images that the internet has degraded."""
+    if click.get_current_context().invoked_subcommand == "index" and "torch" not in sys.modules:
+        # index runs its small networks between the reading threads' work: OpenMP threads that spin
+        # while they wait took the reading threads' cores (100 photographs with --threads 2 on a busy
+        # 2-core machine: 7.0 s spinning, 2.3 s sleeping).  Read by OpenMP when torch loads, so here.
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def _finish(outcome, verb: str) -> None:
@@ -506,8 +513,9 @@ def index(folder, db, rotations, rebuild) -> None:
     from .collection.catalog import CatalogError
 
     if click.get_current_context().get_parameter_source("threads") != ParameterSource.COMMANDLINE:
-        # The fingerprint networks read 64x64 thumbnails one picture at a time: a second thread gains
-        # nothing there, and on a busy machine two threads made indexing 5x slower (docs/speed.md).
+        # The fingerprint networks run on a few 64x64 thumbnails at a time while threads that read
+        # and hash files take the other cores: a second network thread gained nothing (100 1.5 MP
+        # photographs on a busy 2-core machine: 5.2 s with one, 5.1-5.5 s with two).
         set_threads(1)
     try:
         engine, address = click.get_current_context().meta["engine"]

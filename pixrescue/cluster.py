@@ -125,12 +125,12 @@ class _Fingerprints:
 
     def __call__(self, rows: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         found, messages = [], []
-        for path, key in zip(rows["path"], rows["key"]):
-            try:
-                found.append(catalog.fingerprint_file(Path(path), str(key), self.rotations))
-                messages.append("")
-            except Exception as exc:  # one file's failure is not the run's
-                messages.append(catalog.failure(exc))
+        items = [(Path(path), str(key), None) for path, key in zip(rows["path"], rows["key"])]
+        for outcomes in catalog.fingerprint_files(items, self.rotations, threads=1):
+            for outcome in outcomes:  # one file's failure is not the run's
+                if outcome.row is not None:
+                    found.append(outcome.row)
+                messages.append(outcome.error or "")
         shards.write(self.folder, found)
         return {"index": rows["index"], "message": np.array(messages)}
 

@@ -1,5 +1,6 @@
 """`pixrescue fix`: file handling, fidelity through restoration, bad input."""
 
+import os
 import subprocess
 import sys
 
@@ -269,6 +270,21 @@ def test_threads_reach_the_network(tmp_path, monkeypatch, verb):
     finally:
         torch.set_num_threads(before)
     assert CliRunner().invoke(main, [*args[:2], "--threads", "0"]).exit_code == 2
+
+
+def test_index_lets_idle_network_threads_sleep(tmp_path):
+    """OpenMP reads OMP_WAIT_POLICY when torch loads: index sets it first (unless the user did)."""
+    (tmp_path / "in").mkdir()
+    Image.new("RGB", (40, 32), (200, 90, 30)).save(tmp_path / "in" / "a.png")
+    script = ("import os, sys; from pixrescue.cli import main\n"
+              "try:\n    main(sys.argv[1:])\n"
+              "except SystemExit:\n    pass\n"
+              "print(os.environ.get('OMP_WAIT_POLICY'), 'torch' in sys.modules)")
+    env = {key: value for key, value in os.environ.items() if key != "OMP_WAIT_POLICY"}
+    for args, expected in ((["index", str(tmp_path / "in"), "--threads", "2"], "PASSIVE True"), (["models"], "None")):
+        found = subprocess.run([sys.executable, "-c", script, *args], env=env, capture_output=True, text=True,
+                               timeout=120)
+        assert found.stdout.split("\n")[-2].startswith(expected), found.stdout + found.stderr
 
 
 def test_index_runs_its_networks_on_one_thread_unless_told(tmp_path, monkeypatch):

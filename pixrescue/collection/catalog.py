@@ -1,9 +1,16 @@
 """A SQLite catalog of the images in a folder: fingerprints and quality facts.
 
 ``update(root)`` reads only new or changed files (by size and modification
-time), forgets files that are gone, and commits after every file, so an
-interrupted run loses nothing it had already written.  A file that cannot be
-read, or whose fingerprinting fails in any way, is reported and skipped.
+time), forgets files that are gone, and commits after every batch of files
+(``BATCH``), so an interrupted run loses at most the batch it was computing.
+A file that cannot be read, or whose fingerprinting fails in any way, is
+reported and skipped.
+
+Files are read for their fingerprints as fast as they can be: a JPEG is
+decoded reduced by libjpeg (``load(draft_side=...)``: the fingerprints read a
+copy of at most ``WORKING_SIDE`` pixels anyway) while its true size, format
+and quality are recorded; threads decode and hash the next files while the
+embedding networks run on a whole batch of thumbnails.
 
 Paths are stored relative to the indexed folder, so a folder copied or moved
 together with its ``.pixrescue.db`` keeps a catalogue of its own files (never
@@ -24,16 +31,20 @@ import shutil
 import sqlite3
 import stat as stat_module
 import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
+import torch
 
 from ..imaging import ImageLoadError, Picture, load
 from ..imaging.io import find_images
-from .fingerprints import EMBEDDINGS, METHODS, embeddings, perceptual_hashes
+from ..training.machine import usable_cores
+from .fingerprints import EMBEDDINGS, METHODS, WORKING_SIDE, embed, hashes, thumbnails, variants
 
 DB_NAME = ".pixrescue.db"
 SCHEMA_VERSION = "3"  # 2: learned embeddings; 3: paths relative to the indexed folder
@@ -301,31 +312,37 @@ def update(
             connection.execute("INSERT OR REPLACE INTO meta VALUES ('root', ?)", (str(root),))
             connection.commit()
             seen: set[str] = set()
+            todo: list[tuple[Path, str, os.stat_result]] = []
             for path in files:
                 key = path.relative_to(root).as_posix()
                 seen.add(key)
-                if on_file:
-                    on_file(path)
                 try:
                     stat = path.stat()
                 except OSError as exc:
+                    if on_file:
+                        on_file(path)
                     failed(path, exc.strerror or str(exc))
                     continue
                 if known.get(key) == (stat.st_size, stat.st_mtime_ns, int(rotations)):
                     report.unchanged += 1
+                    if on_file:
+                        on_file(path)
                     continue
-                try:
-                    picture = load(path, history=False)  # fingerprints need no compression history
-                    record = record_of(picture, path, stat.st_size, rotations)
-                except Exception as exc:  # one file's failure, whatever it is, is not the run's
-                    failed(path, failure(exc))
-                    continue
-                connection.execute(INSERT, row_of(key, stat, picture, record, rotations))
+                todo.append((path, key, stat))
+            for outcomes in fingerprint_files(todo, rotations):
+                for outcome in outcomes:
+                    if outcome.row is not None:
+                        connection.execute(INSERT, outcome.row)
                 connection.commit()
-                if key in known:
-                    report.updated += 1
-                else:
-                    report.added += 1
+                for outcome in outcomes:
+                    if on_file:
+                        on_file(outcome.path)
+                    if outcome.row is None:
+                        failed(outcome.path, outcome.error or "")
+                    elif outcome.key in known:
+                        report.updated += 1
+                    else:
+                        report.added += 1
             gone = [key for key in known if key not in seen]  # deleted files, and rows not of this folder
             connection.executemany("DELETE FROM images WHERE path = ?", [(key,) for key in gone])
             connection.commit()
@@ -336,23 +353,116 @@ def update(
 
 
 INSERT = f"INSERT OR REPLACE INTO images VALUES ({', '.join('?' * (9 + len(METHODS) + len(EMBEDDINGS)))})"
+# Files whose thumbnails go through the embedding networks together, and whose rows are committed together.
+BATCH = 32
 
 
-def row_of(key: str, stat: os.stat_result, picture: Picture, record: Record, rotations: bool) -> tuple:
+def row_of(key: str, stat: os.stat_result, frames: int, record: Record, rotations: bool) -> tuple:
     """The catalogue's row of one file (``INSERT`` writes it): ``key`` its
-    path relative to the folder, ``stat`` the file's when it was read."""
+    path relative to the folder, ``stat`` the file's when it was read,
+    ``frames`` how many the file holds."""
     return (key, stat.st_size, stat.st_mtime_ns, record.width, record.height, record.format,
-            record.jpeg_quality, len(picture.frames), int(rotations),
+            record.jpeg_quality, frames, int(rotations),
             *(_pack(record.hashes[name]) for name in METHODS),
             *(_pack_vectors(record.embeddings[name]) for name in EMBEDDINGS))
+
+
+@dataclass
+class Outcome:
+    """What fingerprinting one file gave: its row, or why it failed (one line)."""
+
+    path: Path
+    key: str
+    row: tuple | None = None
+    error: str | None = None
+
+
+@dataclass
+class _Read:
+    """A file read and hashed, its embeddings still to compute."""
+
+    stat: os.stat_result
+    frames: int
+    record: Record
+    thumbnails: torch.Tensor
+
+
+def _read(path: Path, stat: os.stat_result | None, rotations: bool) -> _Read:
+    stat = path.stat() if stat is None else stat
+    # Fingerprints need no compression history, and at most WORKING_SIDE pixels: a JPEG is decoded reduced.
+    picture = load(path, history=False, draft_side=WORKING_SIDE)
+    record, small = partial_record(picture, path, stat.st_size, rotations)
+    return _Read(stat, len(picture.frames), record, small)
+
+
+def fingerprint_files(items: Iterable[tuple[Path, str, os.stat_result | None]], rotations: bool,
+                      batch: int | None = None, threads: int | None = None) -> Iterator[list[Outcome]]:
+    """Fingerprint files (path, catalogue key, the file's stat or None to take
+    it now), yielding their outcomes a batch at a time, in the order given.
+    ``threads`` threads (default: one per usable core) read, decode and hash
+    up to two batches ahead while the calling thread runs the embedding
+    networks on each batch's thumbnails at once (``batch`` files, default
+    ``BATCH``).  A file's row does not depend on ``batch`` or on the other files."""
+    batch = batch or BATCH
+    pending: deque[tuple[Path, str, Future]] = deque()
+    waiting = iter(items)
+    pool = ThreadPoolExecutor(threads or usable_cores(), thread_name_prefix="pixrescue-index")
+
+    def fill() -> None:
+        while len(pending) < 2 * batch:
+            item = next(waiting, None)
+            if item is None:
+                return
+            path, key, stat = item
+            pending.append((path, key, pool.submit(_read, path, stat, rotations)))
+
+    try:
+        fill()
+        while pending:
+            group: list[tuple[Path, str, _Read | str]] = []
+            while pending and len(group) < batch:
+                path, key, future = pending.popleft()
+                fill()
+                try:
+                    group.append((path, key, future.result()))
+                except Exception as exc:  # one file's failure, whatever it is, is not the run's
+                    group.append((path, key, failure(exc)))
+            yield _finish(group, rotations)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _finish(group: list[tuple[Path, str, _Read | str]], rotations: bool) -> list[Outcome]:
+    """The outcomes of a batch of files read: the networks run on all their thumbnails at once
+    (should that fail, on each file's alone, so that only the file at fault fails)."""
+    reads = [read for _, _, read in group if isinstance(read, _Read)]
+    records: list[Record | str]
+    try:
+        records = list(with_embeddings([(read.record, read.thumbnails) for read in reads]))
+    except Exception:
+        records = []
+        for read in reads:
+            try:
+                records.append(with_embeddings([(read.record, read.thumbnails)])[0])
+            except Exception as exc:
+                records.append(failure(exc))
+    finished = iter(records)
+    outcomes = []
+    for path, key, read in group:
+        result = read if isinstance(read, str) else next(finished)
+        if isinstance(result, str):
+            outcomes.append(Outcome(path, key, error=result))
+        else:
+            assert isinstance(read, _Read)
+            outcomes.append(Outcome(path, key, row=row_of(key, read.stat, read.frames, result, rotations)))
+    return outcomes
 
 
 def fingerprint_file(path: Path, key: str, rotations: bool) -> tuple:
     """Read ``path`` and return its row; raises ``ImageLoadError``, OSError or
     whatever fingerprinting raises."""
-    stat = path.stat()
-    picture = load(path, history=False)  # fingerprints need no compression history
-    return row_of(key, stat, picture, record_of(picture, path, stat.st_size, rotations), rotations)
+    read = _read(path, None, rotations)
+    return row_of(key, read.stat, read.frames, with_embeddings([(read.record, read.thumbnails)])[0], rotations)
 
 
 def failure(exc: Exception) -> str:
@@ -370,11 +480,33 @@ def known_files(connection: sqlite3.Connection) -> dict[str, tuple[int, int, int
             for row in connection.execute("SELECT path, size, mtime_ns, rotations FROM images")}
 
 
+def partial_record(picture: Picture, path: Path, size: int, rotations: bool = False) -> tuple[Record, torch.Tensor]:
+    """The hashes and quality facts of a loaded picture (its true size, even
+    when it was decoded reduced), and the thumbnails its embeddings are
+    computed from (``with_embeddings``)."""
+    images = variants(picture.image, rotations)
+    width, height = picture.true_size
+    record = Record(path, size, width, height, picture.format, picture.jpeg.quality if picture.jpeg else None,
+                    hashes(images))
+    return record, thumbnails(images)
+
+
+def with_embeddings(partials: list[tuple[Record, torch.Tensor]]) -> list[Record]:
+    """``partial_record``'s records completed with their embeddings, the networks run on all the thumbnails at once."""
+    if not partials:
+        return []
+    vectors = embed(torch.cat([small for _, small in partials]))
+    records, start = [], 0
+    for record, small in partials:
+        stop = start + len(small)
+        records.append(replace(record, embeddings={name: found[start:stop] for name, found in vectors.items()}))
+        start = stop
+    return records
+
+
 def record_of(picture: Picture, path: Path, size: int, rotations: bool = False) -> Record:
     """The fingerprints and quality facts of a loaded picture."""
-    width, height = picture.size
-    return Record(path, size, width, height, picture.format, picture.jpeg.quality if picture.jpeg else None,
-                  perceptual_hashes(picture.image, rotations=rotations), embeddings(picture.image, rotations=rotations))
+    return with_embeddings([partial_record(picture, path, size, rotations)])[0]
 
 
 def _folder_of(connection: sqlite3.Connection, db_path: Path) -> Path:

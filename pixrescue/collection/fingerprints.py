@@ -14,6 +14,7 @@ between two is the cosine distance (1 - cosine similarity).
 
 from __future__ import annotations
 
+import copy
 from typing import Callable
 
 import imagehash
@@ -42,12 +43,13 @@ WORKING_SIDE = 1024
 
 def prepare(frame: Image.Image) -> Image.Image:
     """``frame`` as RGB with any transparency composited onto white, its long
-    side reduced to at most ``WORKING_SIDE``."""
+    side reduced to at most ``WORKING_SIDE`` (``frame`` itself when it is already that)."""
     normalised, _ = normalise_mode(frame)
     factor = -(-max(normalised.size) // WORKING_SIDE)
     if factor > 1:
         normalised = normalised.reduce(factor)
-    return flatten(normalised, BACKGROUND).convert("RGB")
+    flat = flatten(normalised, BACKGROUND)
+    return flat if flat.mode == "RGB" else flat.convert("RGB")
 
 
 def dihedral(image: Image.Image) -> list[Image.Image]:
@@ -56,14 +58,31 @@ def dihedral(image: Image.Image) -> list[Image.Image]:
     return turns + [ImageOps.mirror(t) for t in turns]
 
 
+def variants(frame: Image.Image, rotations: bool = False) -> list[Image.Image]:
+    """What every fingerprint is computed from: ``prepare(frame)`` in grayscale
+    (each hash and the thumbnail read grayscale), and with ``rotations`` its 7
+    other flips and turns, in the order of :func:`dihedral`."""
+    gray = prepare(frame).convert("L")
+    return dihedral(gray) if rotations else [gray]
+
+
 THUMBNAIL = 64
+
+
+def _thumbnail_of(gray: Image.Image) -> torch.Tensor:
+    small = gray.resize((THUMBNAIL, THUMBNAIL), Image.BILINEAR, reducing_gap=2.0)
+    return torch.from_numpy(np.asarray(small, dtype=np.float32) / 255.0)[None]
 
 
 def thumbnail(frame: Image.Image) -> torch.Tensor:
     """The (1, 64, 64) float grayscale thumbnail the embeddings read: alpha
     composited on white, the whole picture squeezed to a square."""
-    gray = prepare(frame).convert("L").resize((THUMBNAIL, THUMBNAIL), Image.BILINEAR, reducing_gap=2.0)
-    return torch.from_numpy(np.asarray(gray, dtype=np.float32) / 255.0)[None]
+    return _thumbnail_of(variants(frame)[0])
+
+
+def thumbnails(images: list[Image.Image]) -> torch.Tensor:
+    """The (V, 1, 64, 64) thumbnails of :func:`variants`."""
+    return torch.stack([_thumbnail_of(image) for image in images])
 
 
 def to_int(value: imagehash.ImageHash) -> int:
@@ -71,30 +90,61 @@ def to_int(value: imagehash.ImageHash) -> int:
     return int("".join("1" if b else "0" for b in bits), 2)
 
 
+def hashes(images: list[Image.Image]) -> dict[str, list[int]]:
+    """For each method, the hash of each of :func:`variants`."""
+    return {name: [to_int(method(image)) for image in images] for name, method in METHODS.items()}
+
+
 def perceptual_hashes(frame: Image.Image, rotations: bool = False) -> dict[str, list[int]]:
     """For each method, the hash of the image (and, with ``rotations``, of its
     7 other flips and turns, in the order of :func:`dihedral`)."""
-    image = prepare(frame)
-    variants = dihedral(image) if rotations else [image]
-    return {name: [to_int(method(v)) for v in variants] for name, method in METHODS.items()}
+    return hashes(variants(frame, rotations))
 
 
 # Learned embeddings: method name -> registered model (see zoo.py).
 EMBEDDINGS = {"ae": "autoencoder.thumb64", "cnn": "embedcnn.thumb64"}
 
+# The networks read thumbnails CHUNK at a time, the last chunk padded: the convolutions' arithmetic
+# depends on how many pictures they are given at once, so one fixed count makes a picture's
+# embedding the same whether it was computed alone or among many (and 8 at a time, in channels-last
+# layout, took 2.1 ms a thumbnail for both networks on one core where one at a time took 5.1 ms).
+CHUNK = 8
+_networks: dict[str, tuple[torch.nn.Module, torch.nn.Module]] = {}  # name -> (zoo's, channels-last copy)
+
+
+def _network(name: str) -> torch.nn.Module:
+    """The registered model ``name``, in channels-last layout (a copy: the cached one is shared)."""
+    from .. import zoo
+
+    model = zoo.load_model(name)
+    cached = _networks.get(name)
+    if cached is None or cached[0] is not model:
+        with torch.inference_mode(False):
+            cached = (model, copy.deepcopy(model).to(memory_format=torch.channels_last))
+        _networks[name] = cached
+    return cached[1]
+
 
 @torch.inference_mode()
+def embed(batch: torch.Tensor) -> dict[str, np.ndarray]:
+    """For each learned embedding, the (N, 128) float32 unit vectors of an
+    (N, 1, 64, 64) batch of thumbnails, computed ``CHUNK`` at a time."""
+    count = len(batch)
+    padded = torch.zeros((-(-count // CHUNK) * CHUNK, 1, THUMBNAIL, THUMBNAIL), dtype=torch.float32)
+    padded[:count] = batch
+    padded = padded.contiguous(memory_format=torch.channels_last)
+    result = {}
+    for name, model in EMBEDDINGS.items():
+        network = _network(model)
+        parts = [network.embed(padded[i:i + CHUNK]) for i in range(0, len(padded), CHUNK)]
+        result[name] = torch.cat(parts)[:count].numpy().astype(np.float32)
+    return result
+
+
 def embeddings(frame: Image.Image, rotations: bool = False) -> dict[str, np.ndarray]:
     """For each learned embedding, a (V, 128) float32 array of unit vectors:
     V = 1, or 8 with ``rotations`` (the variants of :func:`dihedral`)."""
-    from .. import zoo
-
-    image = prepare(frame)
-    batch = torch.stack([thumbnail(v) for v in (dihedral(image) if rotations else [image])])
-    result = {}
-    for name, model in EMBEDDINGS.items():
-        result[name] = zoo.load_model(model).embed(batch).numpy().astype(np.float32)
-    return result
+    return embed(thumbnails(variants(frame, rotations)))
 
 
 def hamming(a: int, b: int) -> int:

@@ -10,6 +10,7 @@ from typing import NamedTuple
 
 from ..imaging import Picture, load
 from . import catalog, similarity
+from .fingerprints import WORKING_SIDE
 
 
 class Copy(NamedTuple):
@@ -108,7 +109,8 @@ def similar(image: Path | Picture, folder: Path | None, db: Path | None, k: int,
         if isinstance(image, Picture):
             query = catalog.record_of(image, Path(), 0, rotated)
         else:
-            query = catalog.record_of(load(image), Path(image), Path(image).stat().st_size, rotated)
+            picture = load(image, history=False, draft_side=WORKING_SIDE)  # read as index reads it
+            query = catalog.record_of(picture, Path(image), Path(image).stat().st_size, rotated)
     except Exception as exc:  # ImageLoadError, or anything fingerprinting raises: one line
         raise QueryError(f"{image}: {exc}") from exc
     return [(r.path, d) for r, d in similarity.nearest(query, found, method or similarity.DEFAULT_METHOD, k)]

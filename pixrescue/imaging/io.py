@@ -105,6 +105,9 @@ class Picture:
     unchanged: str | None = None
     # Set by a job that chose its own steps (fix --auto), naming them (reported by the batch).
     steps: str | None = None
+    # (width, height) of the file's picture, upright, when ``load(draft_side=...)`` decoded it
+    # reduced; None when the frames are the file's full size (see ``true_size``).
+    full_size: tuple[int, int] | None = None
 
     @property
     def image(self) -> Image.Image:
@@ -114,6 +117,11 @@ class Picture:
     @property
     def size(self) -> tuple[int, int]:
         return self.frames[0].size
+
+    @property
+    def true_size(self) -> tuple[int, int]:
+        """The file's picture size, upright, even when the frames were decoded reduced."""
+        return self.full_size or self.size
 
     @property
     def mode(self) -> str:
@@ -189,12 +197,21 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {_reason(exc)}" if str(exc).strip() else type(exc).__name__
 
 
-def load(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS, history: bool = True) -> Picture:
+def load(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS, history: bool = True,
+         draft_side: int | None = None) -> Picture:
     """Read an image file completely.  Raises :class:`ImageLoadError` with a
     one-line message for anything that is not a readable image, whatever
     goes wrong in the decoders (only a MemoryError stays a MemoryError).
     ``history``: for a JPEG, look for a coarser compression before its last
-    save (``Picture.jpeg.history``; a fraction of a second on a large file)."""
+    save (``Picture.jpeg.history``; a fraction of a second on a large file).
+
+    ``draft_side``: for a work that will reduce the picture anyway to a long
+    side of at most this by a whole factor (fingerprints), a single-frame
+    JPEG is decoded reduced by 2, 4 or 8 (libjpeg's scaled decoding, several
+    times faster than a full decode), never by more than that factor.  The
+    frames then hold fewer pixels than the file: ``Picture.full_size`` (and
+    ``true_size``) keeps the file's size, upright; format, quantization facts,
+    EXIF and ICC are the file's as always; no compression history is looked for."""
     path = Path(path)
     try:
         if path.is_dir():
@@ -213,7 +230,7 @@ def load(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS, h
             Image.MAX_IMAGE_PIXELS = max_pixels
             try:
                 with open(path, "rb") as stream, Image.open(_Capped(stream, size)) as opened:
-                    return _read(opened, path, max_pixels, history)
+                    return _read(opened, path, max_pixels, history, draft_side)
             finally:
                 Image.MAX_IMAGE_PIXELS = previous_limit
     except (ImageLoadError, MemoryError):
@@ -263,19 +280,40 @@ def read_text(opened: Image.Image) -> dict[str, str]:
     return {}
 
 
-def _read(opened: Image.Image, path: Path, max_pixels: int | None, history: bool = True) -> Picture:
+def draft_scale(size: tuple[int, int], side: int) -> int:
+    """The JPEG decoding scale (1, 2, 4 or 8) ``load(draft_side=side)`` asks for a picture of
+    ``size``: the largest that does not exceed the whole factor reducing its long side to ``side``."""
+    factor = -(-max(size) // side)
+    return next(scale for scale in (8, 4, 2, 1) if scale <= factor)
+
+
+def _upright_size(frame: Image.Image, size: tuple[int, int]) -> tuple[int, int]:
+    """``size`` as it is after ``frame``'s EXIF turn (its axes swapped by a quarter turn)."""
+    return (size[1], size[0]) if frame.getexif().get(_ORIENTATION_TAG, 1) in (5, 6, 7, 8) else size
+
+
+def _read(opened: Image.Image, path: Path, max_pixels: int | None, history: bool = True,
+          draft_side: int | None = None) -> Picture:
     width, height = opened.size
     if max_pixels is not None and width * height > max_pixels:
         raise Image.DecompressionBombError("too many pixels")
     icc = opened.info.get("icc_profile") or None
     jpeg = read_info(opened)
+    n_frames = getattr(opened, "n_frames", 1)
+    drafted = False
+    if draft_side and opened.format == "JPEG" and n_frames == 1:
+        scale = draft_scale((width, height), draft_side)
+        if scale > 1:
+            # Pillow picks the largest scale whose size stays at least the one asked for.
+            opened.draft(opened.mode, (max(1, width // scale), max(1, height // scale)))
+            drafted = opened.size != (width, height)
     orientation = int(opened.getexif().get(0x0112, 1) or 1) if "exif" in opened.info else 1
     exif = _clean_exif(opened)
     source_format = opened.format
     text = read_text(opened)
     loop = opened.info.get("loop")
-    n_frames = getattr(opened, "n_frames", 1)
     frames, durations, depth = [], [], 8
+    full_size = None
     for frame in ImageSequence.Iterator(opened):
         if max_pixels is not None and frame.size[0] * frame.size[1] > max_pixels:
             raise Image.DecompressionBombError("too many pixels")  # a later page of a TIFF may be larger
@@ -284,10 +322,21 @@ def _read(opened: Image.Image, path: Path, max_pixels: int | None, history: bool
             durations.append(int(frame.info.get("duration", 100) or 0))
         if frame.mode == "CMYK":
             icc = None  # a CMYK profile does not describe the converted RGB pixels
-        if history and not frames:
+        if history and not frames and not drafted:
             # On the stored pixels, before the EXIF turn: the grid starts at the file's corner there.
             jpeg = with_history(frame, jpeg)
-        upright = ImageOps.exif_transpose(frame.copy()) if exif is not None else frame.copy()
+        if n_frames == 1 and getattr(frame, "map", None) is None:
+            # The decoded pixels themselves, not a copy of them: closing the file after this
+            # read drops only the opened image's hold on them (a mapped file is copied).
+            upright = frame._new(frame.im)
+        else:
+            upright = frame.copy()  # the next frame is decoded into the opened image
+        if exif is not None:
+            if drafted:
+                full_size = _upright_size(upright, (width, height))
+            ImageOps.exif_transpose(upright, in_place=True)
+        elif drafted:
+            full_size = (width, height)
         normalised, depth = normalise_mode(upright)
         frames.append(normalised)
     if n_frames > 1:
@@ -307,6 +356,7 @@ def _read(opened: Image.Image, path: Path, max_pixels: int | None, history: bool
         orientation=orientation if exif is not None and orientation in range(1, 9) else 1,
         bit_depth=depth,
         source=path,
+        full_size=full_size,
     )
 
 

@@ -215,14 +215,14 @@ def test_sixty_processes_can_create_one_catalogue_at_once(tmp_path):
 
 
 def test_index_goes_on_past_a_file_whose_fingerprinting_raises(photos, monkeypatch):
-    real = catalog.record_of
+    real = catalog.partial_record
 
-    def record_of(picture, path, *args, **kwargs):
+    def partial_record(picture, path, *args, **kwargs):
         if path.name == "astronaut.png":
             raise RuntimeError("something unexpected")
         return real(picture, path, *args, **kwargs)
 
-    monkeypatch.setattr(catalog, "record_of", record_of)
+    monkeypatch.setattr(catalog, "partial_record", partial_record)
     result = run("index", "--rebuild", photos)
     assert result.exit_code == 1
     assert "astronaut.png" in result.stderr and "RuntimeError: something unexpected" in result.stderr

@@ -523,3 +523,61 @@ def test_png_outputs_use_the_faster_compression_level(tmp_path):
     assert PNG_COMPRESS_LEVEL != 6
     assert written.read_bytes() == at_level.getvalue() != default.getvalue()
     assert np.array_equal(np.asarray(Image.open(written)), np.asarray(image))
+
+
+# Reduced decoding for work that reduces the picture anyway (index: draft_side=1024)
+
+
+def test_a_drafted_jpeg_is_decoded_reduced_and_keeps_its_true_size_and_facts(tmp_path, photo):
+    source = tmp_path / "big.jpg"
+    photo.resize((1800, 1200), Image.BICUBIC).save(source, quality=85)
+    full = load(source, history=False)
+    drafted = load(source, history=False, draft_side=1024)
+    assert full.size == full.true_size == (1800, 1200) and full.full_size is None
+    assert drafted.size == (900, 600)  # decoded at half scale by libjpeg
+    assert drafted.true_size == drafted.full_size == (1800, 1200)
+    assert drafted.format == "JPEG" and drafted.jpeg.quality == full.jpeg.quality == 85
+    reduced = np.asarray(full.image.reduce(2), dtype=float)
+    assert np.abs(np.asarray(drafted.image, dtype=float) - reduced).mean() < 2  # levels of 255
+
+
+def test_draft_never_reduces_more_than_the_whole_factor_of_the_work(tmp_path, photo):
+    for size, decoded in [((1024, 683), (1024, 683)), ((1100, 733), (550, 367)), ((2100, 1400), (1050, 700)),
+                          ((4200, 2800), (1050, 700)), ((9000, 600), (1125, 75))]:
+        source = tmp_path / f"{size[0]}.jpg"
+        photo.resize(size).save(source, quality=90)
+        picture = load(source, history=False, draft_side=1024)
+        assert picture.size == decoded and picture.true_size == size, size
+
+
+def test_a_drafted_exif_turned_jpeg_keeps_its_upright_size(tmp_path):
+    array = np.zeros((1000, 2400, 3), dtype=np.uint8)
+    array[:, :1200] = 255  # left half white
+    exif = Image.Exif()
+    exif[ORIENTATION] = 6  # rotate 90° clockwise to display
+    source = tmp_path / "turned.jpg"
+    Image.fromarray(array).save(source, quality=90, exif=exif)
+    picture = load(source, history=False, draft_side=1024)
+    assert picture.size == (500, 1200) and picture.true_size == (1000, 2400)  # upright, as without draft
+    assert load(source).size == picture.true_size
+    upright = np.asarray(picture.image.convert("L"), dtype=float)
+    assert upright[:550].mean() > 200 and upright[650:].mean() < 50  # white half on top
+    assert picture.orientation == 6 and Image.Exif().load(picture.exif) is None
+
+
+def test_only_single_frame_jpegs_are_drafted(tmp_path, photo):
+    big = photo.resize((2400, 1600))
+    for name in ("a.png", "a.webp"):
+        big.save(tmp_path / name)
+        picture = load(tmp_path / name, draft_side=1024)
+        assert picture.size == (2400, 1600) and picture.full_size is None, name
+
+
+def test_a_loaded_picture_is_its_own_after_the_file_is_closed(tmp_path, photo):
+    """The loader keeps the decoded pixels rather than a copy: they must stay usable and editable."""
+    source = tmp_path / "a.jpg"
+    photo.save(source, quality=90)
+    first, second = load(source), load(source)
+    first.image.paste((255, 0, 0), (0, 0, 10, 10))
+    assert first.image.getpixel((5, 5)) == (255, 0, 0) and second.image.getpixel((5, 5)) != (255, 0, 0)
+    assert np.asarray(second.image).shape == (photo.height, photo.width, 3)
