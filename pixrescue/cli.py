@@ -412,6 +412,7 @@ def _inspection_table(found) -> str:
         ("alpha / ICC", f"{_yes_no(found.has_alpha)} / {_yes_no(found.icc)}"),
         ("EXIF orientation", str(found.exif_orientation)),
         ("JPEG tables", jpeg),
+        *([("side information", found.side_info)] if found.side_info else []),
         ("same-grid history", history),
         ("shifted grid", shifted),
         ("estimated quality", str(found.estimated_quality)),
@@ -696,11 +697,13 @@ def similar(image, folder, db, k, method) -> None:
               help="Rescaling models: weight of the pull of the small picture towards the bicubic downscale "
                    "(default: the task's, in the model card).")
 @click.option("--rate-weight", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Side-information models: lambda of L = D + lambda R (MSE per bit per pixel; each shipped rate "
-                   "point's card records its own).")
+              help="Side-information models: lambda of L = D + lambda R (squared 8-bit levels per bit per pixel; "
+                   "each shipped rate point's card records its own).")
+@click.option("--diversity", type=click.FloatRange(min=0), default=None,
+              help="Side-information models: weight of the pull towards using every code (default 1).")
 def train(model, data, out_dir, run_dir, steps, epochs, batch, patch, lr, lr_schedule, quality, target,
           max_side, val_every, seed, init, max_minutes, threads, workers, precision, device, plan, minutes,
-          weights_dir, only, guide_weight, rate_weight) -> None:
+          weights_dir, only, guide_weight, rate_weight, diversity) -> None:
     """Train MODEL (a registered name, see `pixrescue models`) on clean images; or, with --plan and
     --minutes, run a training campaign over several models."""
     import torch
@@ -756,16 +759,18 @@ def train(model, data, out_dir, run_dir, steps, epochs, batch, patch, lr, lr_sch
     applies = option_names(model)
     if guide_weight is not None and "guide_weight" not in applies:
         raise click.UsageError(f"--guide-weight applies to the rescaling models; {model} is not one")
-    if rate_weight is not None and "rate_weight" not in applies:
-        raise click.UsageError(f"--rate-weight applies to the side-information models; {model} is not one")
+    if (rate_weight is not None or diversity is not None) and "rate_weight" not in applies:
+        raise click.UsageError(f"--rate-weight and --diversity apply to the side-information models; "
+                               f"{model} is not one")
     if only != "all" and "only" not in applies:
         raise click.UsageError(f"--only applies to the blind JPEG model; {model} is not one")
     # --quality and --target have defaults: they go to the recipes that have them.
     own = {"quality": quality, "target": target, "only": only, "guide_weight": guide_weight,
-           "rate_weight": rate_weight}
+           "rate_weight": rate_weight, "diversity": diversity}
+    own = {k: v for k, v in own.items() if k in applies and not (k == "diversity" and v is None)}
     config = TrainConfig.from_options(model, data=list(data), max_side=max_side, patch=patch, batch=batch,
                                       epochs=epochs, steps=steps, lr=lr, lr_schedule=lr_schedule, val_every=val_every,
-                                      seed=seed, **{k: v for k, v in own.items() if k in applies})
+                                      seed=seed, **own)
     try:
         run_training(config, out_dir, run_dir or Path("runs") / model, init=init, max_minutes=max_minutes,
                      device=device, precision=precision, threads=threads, workers=workers,

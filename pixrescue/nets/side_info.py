@@ -45,6 +45,8 @@ equal channels, as everywhere in the project.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
@@ -168,9 +170,11 @@ class ConditionalBlock(nn.Module):
 
     def __init__(self, channels: int, features: int, res_scale: float = 1.0) -> None:
         super().__init__()
+        # PyTorch's random start, not zero: the codes then shape the blocks from the first step, and the
+        # gradient that reaches the descriptors is not the product of two zero-started layers (with both
+        # at zero the descriptor extractor's gradient was 1e-8, the rate's pull won and the codes collapsed
+        # to one symbol).  The refiner still starts as the identity: its last layer is zero.
         self.condition = nn.Conv2d(features, channels, 1)
-        nn.init.zeros_(self.condition.weight)
-        nn.init.zeros_(self.condition.bias)
         self.conv1 = nn.Conv2d(channels, channels, 3, padding=1)
         self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
         self.res_scale = res_scale
@@ -214,7 +218,12 @@ class SideInfoNet(nn.Module):
         h = self.body(h) + skip
         return (base + F.pixel_shuffle(self.tail(h), 2))[..., :height, :width]
 
-    def forward(self, original: Tensor, decoded: Tensor, blind: Tensor) -> tuple[Tensor, Tensor]:
-        """The restored picture and the bits of each block's code (N, h, w)."""
-        codes, _ = soft_to_hard(self.extractor(pad_to_block(original), pad_to_block(decoded)), self.sigma)
-        return self.restore(decoded, blind, codes), self.context.bits(codes)
+    def forward(self, original: Tensor, decoded: Tensor, blind: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """The restored picture, the bits of each block's code (N, h, w), and how far the batch's
+        use of the symbols is from even: log(symbols) - H(mean softmax over every block), in nats
+        (a training regulariser; see ``recipes/side_info.py``)."""
+        logits = self.extractor(pad_to_block(original), pad_to_block(decoded))
+        codes, _ = soft_to_hard(logits, self.sigma)
+        usage = torch.softmax(logits.float(), dim=1).mean(dim=(0, 2, 3))
+        diversity = math.log(self.symbols) + (usage * torch.log(usage.clamp_min(1e-12))).sum()
+        return self.restore(decoded, blind, codes), self.context.bits(codes), diversity

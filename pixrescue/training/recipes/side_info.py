@@ -41,7 +41,8 @@ GRAY_SHARE = 0.2
 
 @dataclass
 class SideInfoConfig:
-    rate_weight: float | None = None  # lambda, in MSE per bit per pixel (required)
+    rate_weight: float | None = None  # lambda, in squared 8-bit levels per bit per pixel (required)
+    diversity: float = 1.0  # weight of the pull towards using every symbol (see the module's docstring)
     pool: int = 4000  # prepared crops
 
 
@@ -111,18 +112,21 @@ class SideInfoRecipe(Recipe):
 
     def loss(self, model: torch.nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
         clean, decoded, blind = batch
-        restored, bits = model(clean, decoded, blind)
-        return F.mse_loss(restored.float(), clean.float()) + self.config.recipe.rate_weight * bits.mean() / BLOCK**2
+        restored, bits, diversity = model(clean, decoded, blind)
+        distortion = F.mse_loss(restored.float() * 255, clean.float() * 255)
+        return (distortion + self.config.recipe.rate_weight * bits.float().mean() / BLOCK**2
+                + self.config.recipe.diversity * diversity)
 
     @torch.no_grad()
     def validate(self, model: torch.nn.Module) -> dict[str, Any]:
         """PSNR of the JPEG, of the blind model and of the side-information result, on held-out crops at
         qualities 10/30/50, and the side information's bits per pixel under the context model."""
         model.eval()
-        jpeg, blind, restored, bpp = [], [], [], []
+        jpeg, blind, restored, bpp, used = [], [], [], [], set()
         for clean, decoded, base in self.val:
             c, d, b = (to_batch([a]) for a in (clean, decoded, base))
-            out, bits = model(c, d, b)
+            out, bits, _ = model(c, d, b)
+            used |= set(model.describe(c, d).unique().tolist())
             out = (out.clamp(0, 1)[0].permute(1, 2, 0).numpy() * 255.0).round().astype(np.uint8)
             jpeg.append(psnr(clean, decoded))
             blind.append(psnr(clean, base))
@@ -130,7 +134,8 @@ class SideInfoRecipe(Recipe):
             bpp.append(float(bits.sum()) / (clean.shape[0] * clean.shape[1]))
         model.train()
         return {"psnr_input": float(np.mean(jpeg)), "psnr_blind": float(np.mean(blind)),
-                "psnr_output": float(np.mean(restored)), "side_bpp": float(np.mean(bpp)), "images": len(jpeg)}
+                "psnr_output": float(np.mean(restored)), "side_bpp": float(np.mean(bpp)),
+                "symbols_used": float(len(used)), "images": len(jpeg)}
 
     def card(self, arch: str, parameters: int) -> dict[str, Any]:
         lam = self.config.recipe.rate_weight
@@ -141,5 +146,6 @@ class SideInfoRecipe(Recipe):
             "colour": "RGB network; a grayscale image is given as three equal channels and averaged back",
             "degradation": f"crops saved by Pillow (IJG libjpeg, baseline, 4:2:0) at a quality drawn from "
             f"{QUALITIES[0]}-{QUALITIES[1]}, decoded, and the output of {self.base} (frozen) on them",
-            "target": "the clean crop; loss MSE + lambda * (side-information bits per pixel)",
+            "target": "the clean crop; loss MSE (8-bit levels squared) + lambda * (side-information bits per pixel) "
+            f"+ {self.config.recipe.diversity:g} * (log 16 - entropy of the batch's mean code distribution)",
         }
