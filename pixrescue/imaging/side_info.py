@@ -237,6 +237,12 @@ def insert(data: bytes, extra: list[bytes]) -> bytes:
     return data[:at] + b"".join(extra) + data[at:]
 
 
+def side_info_datas(data: bytes) -> list[bytes]:
+    """The data (after their lengths) of pixrescue's side-information segments of a JPEG file, in order."""
+    return [data[start + 4:end] for marker, start, end in _walk(data)
+            if marker == 0xEB and is_side_info(data[start + 4:end])]
+
+
 def strip(data: bytes) -> bytes:
     """The JPEG file ``data`` without pixrescue's side-information segments."""
     parts, at = [data[:2]], 2

@@ -96,8 +96,11 @@ def frequencies(logits: np.ndarray) -> np.ndarray:
     symbols = logits.shape[-1]
     total = 1 << PRECISION
     freq = 1 + weights * (total - symbols) // weights.sum(axis=-1, keepdims=True)
-    first_max = np.argmax(logits, axis=-1)[..., None]
     rest = total - freq.sum(axis=-1, keepdims=True)
+    if freq.ndim == 1:  # the decoder's one position at a time: the same integers, sooner
+        freq[int(np.argmax(logits))] += int(rest[0])
+        return freq
+    first_max = np.argmax(logits, axis=-1)[..., None]
     np.put_along_axis(freq, first_max, np.take_along_axis(freq, first_max, -1) + rest, -1)
     return freq
 
