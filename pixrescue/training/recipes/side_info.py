@@ -146,6 +146,13 @@ class SideInfoRecipe(Recipe):
             "colour": "RGB network; a grayscale image is given as three equal channels and averaged back",
             "degradation": f"crops saved by Pillow (IJG libjpeg, baseline, 4:2:0) at a quality drawn from "
             f"{QUALITIES[0]}-{QUALITIES[1]}, decoded, and the output of {self.base} (frozen) on them",
+            "why": f"The restorer refines the output of {self.base} (frozen) rather than restoring the JPEG alone, "
+            "as Ma et al.'s EDSR-baseline* does: the bar is JPEG plus that blind model, which took hours of a CPU to "
+            "train, and a restorer trained from scratch in the minutes left would first have to relearn it before "
+            "the side information could add anything; refining, its last layer starts at zero (the blind output "
+            "exactly) and every bit goes to what the blind model gets wrong.  It works at half resolution "
+            "(pixel-unshuffle, as the blind model) for speed on a CPU; a per-pixel gain on the blind model's "
+            "correction from the artifact features gives the codes a one-layer path to the picture.",
             "target": "the clean crop; loss MSE (8-bit levels squared) + lambda * (side-information bits per pixel) "
             f"+ {self.config.recipe.diversity:g} * (log 16 - entropy of the batch's mean code distribution)",
         }
