@@ -15,7 +15,11 @@ PSNR over the whole image against the clean original.  Curves:
 - JPEG + blind fix: that file restored by ``pixrescue fix``'s default path
   (``qgunet.jpeg-blind``, its own tables, projection as its card says);
 - SI low / medium / high: the file with its segments restored with them
-  (what ``pixrescue fix`` does with it), rate including the segments.
+  (what ``pixrescue fix`` does with it), rate including the segments;
+- medium refiner, codes withheld: the medium model's refiner given the same
+  symbol in every block (the picture's commonest), at the JPEG's rate: how
+  much of the gain over the blind fix is the second network's own, and how
+  much the side information's.
 
 BD-rate (Bjontegaard): log10 of the rate fitted by a cubic polynomial of the
 PSNR for each curve, the difference integrated over the PSNR range both
@@ -48,12 +52,15 @@ from pixrescue.imaging import Picture
 from pixrescue.imaging import side_info as container
 from pixrescue.imaging.jpeg import read_info
 from pixrescue.tasks.restore import restore_frame
-from pixrescue.tasks.side_info import RATES, blind_pixels, compress, model_for, refine
+from pixrescue.tasks.side_info import (RATES, blind_pixels, compress, decode_symbols, integer_context, model_for,
+                                      refine)
 from pixrescue.training.evaluate import load_set
 from pixrescue.training.metrics import psnr
 
 BLIND = zoo.DEFAULT_MODEL["jpeg"]
 QUALITIES = (10, 20, 30, 40, 50)
+# The rate point whose refiner is also measured with its codes withheld (what the side information itself adds).
+WITHHELD = "medium"
 
 
 def decoded(data: bytes) -> tuple[Image.Image, object]:
@@ -81,6 +88,11 @@ def measure(image: Image.Image, quality: int, rates: list[str]) -> dict[str, tup
         restored = refine(record, frame, blind)
         out[f"SI {rate}"] = (8 * len(data) / pixels, psnr(clean, np.asarray(restored)),
                              (len(data) - len(plain)) / len(data))
+        if rate == WITHHELD:  # the same refiner told nothing: every block its picture's commonest symbol
+            symbols = decode_symbols(integer_context(record.model), record.payload, record.rows, record.columns)
+            constant = np.full_like(symbols, np.bincount(symbols.ravel()).argmax())
+            restored = refine(record, frame, blind, constant)
+            out[f"{rate} refiner, codes withheld"] = (8 * len(plain) / pixels, psnr(clean, np.asarray(restored)), 0.0)
     return out
 
 
@@ -126,7 +138,7 @@ def print_set(name: str, count: int, qualities: list[int], curves: dict) -> dict
     print("\n| curve | BD-rate vs JPEG | BD-rate vs JPEG + blind fix | mean PSNR gain over the blind fix (dB) |")
     print("|---|---|---|---|")
     for n in names:
-        if not n.startswith("SI"):
+        if n in ("JPEG", "JPEG + blind fix"):
             continue
         pts = [(b, p) for b, p, _ in curves[n]]
         vs_jpeg = bd_rate([(b, p) for b, p, _ in curves["JPEG"]], pts)

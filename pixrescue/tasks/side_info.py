@@ -309,11 +309,14 @@ def usable_record(picture: Picture) -> tuple[container.SideRecord | None, str | 
 
 
 @torch.inference_mode()
-def refine(record: container.SideRecord, frame: Image.Image, blind: torch.Tensor) -> Image.Image:
+def refine(record: container.SideRecord, frame: Image.Image, blind: torch.Tensor,
+           symbols: np.ndarray | None = None) -> Image.Image:
     """The side-information result: ``blind`` (the blind model's 8-bit output, 1x3xHxW) refined
-    with the decoded symbols of ``record``; ``frame`` is the decoded JPEG (L or RGB)."""
+    with the decoded symbols of ``record`` (or ``symbols``, for measurements); ``frame`` is the
+    decoded JPEG (L or RGB)."""
     network = zoo.load_model(record.model)
-    symbols = decode_symbols(integer_context(record.model), record.payload, record.rows, record.columns)
+    if symbols is None:
+        symbols = decode_symbols(integer_context(record.model), record.payload, record.rows, record.columns)
     codes = torch.nn.functional.one_hot(torch.from_numpy(symbols), record.symbols).permute(2, 0, 1)[None].float()
     decoded = _rgb(frame)
     both = torch.cat([decoded, blind], dim=1)  # 6 channels, 8-bit
