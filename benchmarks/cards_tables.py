@@ -26,7 +26,8 @@ OUTPUT = ROOT / "docs" / "models.md"
 TITLES = {"jpeg": "Artifact removal (`pixrescue fix`)", "upscale": "Upscaling (`pixrescue upscale`)",
           "rescale": "Invertible rescaling (`pixrescue shrink` / `expand`)",
           "embedding": "Fingerprints (`pixrescue index` / `dupes` / `similar`)",
-          "deblur": "Deblurring (`pixrescue deblur`)", "quality": "Quality score (`pixrescue inspect`)"}
+          "deblur": "Deblurring (`pixrescue deblur`)", "quality": "Quality score (`pixrescue inspect`)",
+          "side-info": "Side information (`pixrescue compress`, then `fix`)"}
 MEASURED = ("metrics", "held_out_separation")
 
 

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from .imaging import Picture
     from .tasks.inspect import Inspection
 
-__all__ = ["auto", "autofixer", "deblur", "deblurrer", "decode", "dupes", "encode", "expand", "expander", "fingerprint", "index", "inspect", "load", "models",
+__all__ = ["auto", "autofixer", "compress", "compressor", "deblur", "deblurrer", "decode", "dupes", "encode", "expand", "expander", "fingerprint", "index", "inspect", "load", "models",
            "move_aside", "quality_score", "restore", "restorer", "save", "set_precision", "set_threads", "shrink", "shrinker", "similar", "upscale", "upscaler"]
 __version__ = "0.1.0"
 
@@ -79,6 +79,12 @@ def restore(
     model = _restore_model(model, strength)
     if isinstance(image, Picture):
         return restore_picture(image, model, passes, strength=strength, project=project)
+    if isinstance(image, (str, os.PathLike)):
+        from .imaging import load
+
+        picture = load(image)
+        if picture.jpeg is not None and picture.jpeg.side_info is not None:  # pixrescue compress wrote it
+            return restore_picture(picture, model, passes, strength=strength, project=project).image
     frame, jpeg, orientation = _source(image)
     return restore_frame(frame, model, passes, jpeg=jpeg, strength=strength, project=project,
                          orientation=orientation)
@@ -104,6 +110,34 @@ def _restore_model(model: str | None, strength: int | None) -> str:
     model = model or zoo.DEFAULT_MODEL["jpeg"]
     check_model(model, strength)
     return model
+
+
+def compress(image: Image.Image | Picture | str | os.PathLike, quality: int, rate: str = "medium",
+             output: str | os.PathLike | None = None, overwrite: bool = False) -> bytes:
+    """``image`` (a path, a PIL image or a Picture) as a JPEG file at ``quality``
+    (1-100) that carries learned side information: a baseline JPEG that any
+    viewer shows, plus a few bytes with which :func:`restore` (and ``pixrescue
+    fix``) restores it better than the blind model alone.  ``rate``: low, medium
+    or high, how many bits the side information may spend.  Returns the file's
+    bytes; with ``output``, also writes them there atomically (ImageSaveError
+    when it exists and not ``overwrite``).  Needs ``pip install 'pixrescue[side]'``."""
+    from .imaging.io import write_file
+
+    result = compressor(quality, rate)(_picture(image))
+    if output is not None:
+        write_file(result.data, output, overwrite)
+    return result.data
+
+
+def compressor(quality: int, rate: str = "medium"):
+    """:func:`compress` for many Pictures: the options checked and the model loaded
+    now (ValueError, ImportError); each call returns a ``Compressed`` (the file's
+    bytes and a one-line note of what went into it)."""
+    from .tasks.side_info import compressor as make
+
+    if not 1 <= int(quality) <= 100:
+        raise ValueError(f"quality must be 1-100, not {quality}")
+    return make(int(quality), rate)
 
 
 def upscale(

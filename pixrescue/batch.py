@@ -147,6 +147,7 @@ def run(
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     progress: bool = True,
     report: Callable[[str], None] | None = None,
+    writer: Callable | None = None,
 ) -> Outcome:
     """Load, process and save every job; failures are collected, not raised.
     ``skip_existing``: a job whose output exists is skipped (reported, not
@@ -158,7 +159,7 @@ def run(
     bar = tqdm(jobs, unit="image", disable=not progress or len(jobs) < 2, file=sys.stderr)
     for job in bar:
         kind, message = run_job(job, process, overwrite=overwrite, skip_existing=skip_existing, quality=quality,
-                                background=background, max_pixels=max_pixels)
+                                background=background, max_pixels=max_pixels, writer=writer)
         outcome.add(job, kind, message)
         if kind == "failed":
             say(f"error: {job.source}: {message}")
@@ -169,10 +170,12 @@ def run(
 
 def run_job(job: Job, process: Callable[[Picture], Picture], *, overwrite: bool = False, skip_existing: bool = False,
             quality: int | None = None, background: str | None = None,
-            max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[str, str]:
+            max_pixels: int | None = DEFAULT_MAX_PIXELS, writer: Callable | None = None) -> tuple[str, str]:
     """Load, process and save one job (what ``run`` does for each): its kind,
     "done", "unchanged", "skipped" or "failed", and the message that goes with it
-    (for "done", the steps the job chose, when it did: ``Picture.steps``)."""
+    (for "done", the steps the job chose, when it did: ``Picture.steps``).
+    ``writer(result, path, overwrite)`` writes a result that is not a Picture
+    (``compress``'s encoded file); the default is ``imaging.save``."""
     try:
         if job.target.resolve() == job.source.resolve() and not overwrite:
             raise ImageSaveError("output would replace the input (use --overwrite to allow it)")
@@ -183,7 +186,10 @@ def run_job(job: Job, process: Callable[[Picture], Picture], *, overwrite: bool 
                                  "or --skip-existing to leave it)")
         picture = load(job.source, max_pixels=max_pixels)
         result = process(picture)
-        save(result, job.target, quality=quality, background=background, overwrite=overwrite)
+        if writer is not None:
+            writer(result, job.target, overwrite)
+        else:
+            save(result, job.target, quality=quality, background=background, overwrite=overwrite)
         return ("unchanged", result.unchanged) if result.unchanged else ("done", result.steps or "")
     except Exception as exc:  # one bad file must not stop the batch
         return "failed", failure(exc)

@@ -304,6 +304,45 @@ def upscale(inputs, output, recursive, extension, quality, background, overwrite
 
 
 @main.command()
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-q", "--quality", type=click.IntRange(1, 100), required=True,
+              help="JPEG quality of the file (the IJG scale, as everywhere in pixrescue).")
+@click.option("--rate", type=click.Choice(["low", "medium", "high"]), default="medium", show_default=True,
+              help="How many bits the side information may spend (the three trained rate points).")
+@click.option("-o", "--output", default=None, callback=_output_path, metavar="FILE|FOLDER",
+              help="Output .jpg file (one input) or folder. Default: beside each input, as <stem>.si.jpg.")
+@click.option("-r", "--recursive", is_flag=True, help="Search input folders recursively.")
+@click.option("--overwrite", is_flag=True, help="Replace existing files (and the input, if it is the output).")
+@click.option("--skip-existing", is_flag=True,
+              help="Leave outputs that already exist and report them as skipped (to continue a stopped batch).")
+@click.option("--max-pixels", type=click.IntRange(min=1), default=None,
+              help="Refuse images larger than this many pixels (default: Pillow's 89,478,485).")
+@threads_option
+def compress(inputs, quality, rate, output, recursive, overwrite, skip_existing, max_pixels) -> None:
+    """Save INPUTS (files or folders) as JPEGs at quality Q that carry learned side information:
+    any viewer shows the JPEG, and `pixrescue fix` restores it better than a plain JPEG."""
+    from . import _pixel_limit, batch, compressor
+    from .imaging import ImageSaveError
+    from .imaging.io import format_for, write_file
+
+    if output is not None and not output[1] and format_for(output[0]) != "JPEG":
+        _fail(f"-o {output[0]}: compress writes JPEG files (.jpg)")
+    try:
+        process = compressor(quality, rate)
+    except (ValueError, ImportError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    path, folder = output if output is not None else (None, True)
+    try:
+        jobs = batch.plan(list(inputs), path, recursive, ".si", ".jpg", single_file=not folder)
+    except (batch.BatchError, ImageSaveError) as exc:
+        _fail(str(exc))
+    outcome = batch.run(jobs, process, overwrite=overwrite, skip_existing=skip_existing,
+                        max_pixels=_pixel_limit(max_pixels),
+                        writer=lambda result, target, replace: write_file(result.data, target, replace))
+    _finish(outcome, "compressed")
+
+
+@main.command()
 @with_output_options
 @click.option("-m", "--model", default=None,
               help="A deblurring model's name (see `pixrescue models`) or a .safetensors file that "
@@ -398,6 +437,7 @@ def _inspection_table(found) -> str:
         ("alpha / ICC", f"{_yes_no(found.has_alpha)} / {_yes_no(found.icc)}"),
         ("EXIF orientation", str(found.exif_orientation)),
         ("JPEG tables", jpeg),
+        *([("side information", found.side_info)] if found.side_info else []),
         ("same-grid history", history),
         ("shifted grid", shifted),
         ("estimated quality", str(found.estimated_quality)),
@@ -690,9 +730,14 @@ def similar(image, folder, db, k, method) -> None:
 @click.option("--guide-weight", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Rescaling models: weight of the pull of the small picture towards the bicubic downscale "
                    "(default: the task's, in the model card).")
+@click.option("--rate-weight", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Side-information models: lambda of L = D + lambda R (squared 8-bit levels per bit per pixel; "
+                   "each shipped rate point's card records its own).")
+@click.option("--diversity", type=click.FloatRange(min=0), default=None,
+              help="Side-information models: weight of the pull towards using every code (default 1).")
 def train(model, data, out_dir, run_dir, steps, epochs, batch, patch, lr, lr_schedule, quality, target,
           max_side, val_every, seed, init, max_minutes, threads, workers, precision, device, plan, minutes,
-          weights_dir, only, guide_weight) -> None:
+          weights_dir, only, guide_weight, rate_weight, diversity) -> None:
     """Train MODEL (a registered name, see `pixrescue models`) on clean images; or, with --plan and
     --minutes, run a training campaign over several models."""
     import torch
@@ -748,13 +793,18 @@ def train(model, data, out_dir, run_dir, steps, epochs, batch, patch, lr, lr_sch
     applies = option_names(model)
     if guide_weight is not None and "guide_weight" not in applies:
         raise click.UsageError(f"--guide-weight applies to the rescaling models; {model} is not one")
+    if (rate_weight is not None or diversity is not None) and "rate_weight" not in applies:
+        raise click.UsageError(f"--rate-weight and --diversity apply to the side-information models; "
+                               f"{model} is not one")
     if only != "all" and "only" not in applies:
         raise click.UsageError(f"--only applies to the blind JPEG model; {model} is not one")
     # --quality and --target have defaults: they go to the recipes that have them.
-    own = {"quality": quality, "target": target, "only": only, "guide_weight": guide_weight}
+    own = {"quality": quality, "target": target, "only": only, "guide_weight": guide_weight,
+           "rate_weight": rate_weight, "diversity": diversity}
+    own = {k: v for k, v in own.items() if k in applies and not (k == "diversity" and v is None)}
     config = TrainConfig.from_options(model, data=list(data), max_side=max_side, patch=patch, batch=batch,
                                       epochs=epochs, steps=steps, lr=lr, lr_schedule=lr_schedule, val_every=val_every,
-                                      seed=seed, **{k: v for k, v in own.items() if k in applies})
+                                      seed=seed, **own)
     try:
         run_training(config, out_dir, run_dir or Path("runs") / model, init=init, max_minutes=max_minutes,
                      device=device, precision=precision, threads=threads, workers=workers,

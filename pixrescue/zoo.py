@@ -39,6 +39,7 @@ ARCHITECTURES: dict[str, str] = {
     "irn": "irn:IRN",
     "qscore": "quality_score:QualityScoreNet",
     "deblurunet": "deblur_unet:DeblurUNet",
+    "sideinfo": "side_info:SideInfoNet",
 }
 
 # Upscaling methods that need no network: Pillow's filters.
@@ -85,6 +86,8 @@ class ModelSpec:
     # counts small pixels.
     scales: tuple[int, ...] = ()
     enlarged_input: bool = False
+    # Side-information models: the blind artifact remover whose output they refine.
+    base: str | None = None
 
     @property
     def arch(self) -> str:
@@ -130,6 +133,11 @@ MODELS: dict[str, ModelSpec] = {
         ModelSpec("qscore.mixed", task="quality", trainer="quality-score"),
         # Receptive radius about 60 px; 64 keeps tiles on the network's 4-pixel stride.
         ModelSpec("deblurunet.blind", task="deblur", trainer="deblur", receptive_radius=64, tile=512),
+        # Learned side information (pixrescue compress): one model per rate point, the same network trained
+        # at three weights of the rate (the cards' lambda).  Receptive radius about 60 px, on the 16-pixel grid.
+        *(ModelSpec(f"sideinfo.{rate}", task="side-info", trainer="side-info", receptive_radius=64, tile=512,
+                    base="qgunet.jpeg-blind", arch_kwargs={"channels": 32, "blocks": 6, "features": 32})
+          for rate in ("low", "medium", "high")),
     )
 }
 
@@ -190,7 +198,8 @@ def require_task(name: str, task: str, verb: str) -> ModelSpec:
 
 
 TASK_NAMES = {"jpeg": "an artifact-removal", "upscale": "an upscaling", "rescale": "a shrink/expand",
-              "embedding": "a fingerprinting", "quality": "a quality-scoring", "deblur": "a deblurring"}
+              "embedding": "a fingerprinting", "quality": "a quality-scoring", "deblur": "a deblurring",
+              "side-info": "a side-information"}
 
 
 def weights_path(name: str, directory: Path = WEIGHTS_DIR) -> Path:

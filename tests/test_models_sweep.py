@@ -65,6 +65,12 @@ def test_its_verb_takes_it(name, tiny, tmp_path):
     elif spec.task == "quality":  # inspect reports what the default scorer predicts
         code, output = cli("inspect", tiny, "--json")
         assert code == 0 and '"quality_score"' in output
+    elif spec.task == "side-info":  # compress writes its rate point's side information; fix uses it
+        rate = name.split(".", 1)[1]
+        assert cli("compress", tiny, "-q", 30, "--rate", rate, "-o", tmp_path / "si.jpg")[0] == 0
+        code, output = cli("fix", tmp_path / "si.jpg", "-o", out)
+        assert code == 0 and f"side information ({name}" in output
+        assert Image.open(out).size == (32, 24)
     else:  # fingerprints: index stores what the network embeds
         folder = tmp_path / "folder"
         folder.mkdir()

@@ -25,6 +25,7 @@ renamed over it only when complete.
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import warnings
@@ -37,6 +38,8 @@ from PIL import Image, ImageColor, ImageOps, ImageSequence, PngImagePlugin, Unid
 from ..atomic import write_atomically
 from .history import with_history
 from .jpeg import JpegInfo, read_info
+from .side_info import is_side_info
+from .side_info import read as read_side_info
 
 # Pillow's own decompression-bomb threshold (about 89 megapixels); above it an
 # image is refused rather than decoded.  ``load(max_pixels=...)`` raises it.
@@ -280,6 +283,15 @@ def read_text(opened: Image.Image) -> dict[str, str]:
     return {}
 
 
+def _side_info(opened: Image.Image, path: Path):
+    """pixrescue's side information in a JPEG (``imaging/side_info.py``), checked against the
+    file's coded coefficients; None when it has none."""
+    datas = [data for name, data in getattr(opened, "applist", []) if name == "APP11" and is_side_info(data)]
+    if not datas:
+        return None
+    return read_side_info(datas, path.read_bytes())
+
+
 def draft_scale(size: tuple[int, int], side: int) -> int:
     """The JPEG decoding scale (1, 2, 4 or 8) ``load(draft_side=side)`` asks for a picture of
     ``size``: the largest that does not exceed the whole factor reducing its long side to ``side``."""
@@ -310,6 +322,8 @@ def _read(opened: Image.Image, path: Path, max_pixels: int | None, history: bool
     orientation = int(opened.getexif().get(0x0112, 1) or 1) if "exif" in opened.info else 1
     exif = _clean_exif(opened)
     source_format = opened.format
+    if jpeg is not None:
+        jpeg = replace(jpeg, side_info=_side_info(opened, path))
     text = read_text(opened)
     loop = opened.info.get("loop")
     frames, durations, depth = [], [], 8
@@ -504,6 +518,14 @@ def _save(picture: Picture, path: Path, *, quality: int | None, background: str 
     fmt = format_for(path)
     if path.exists() and not overwrite:
         raise ImageSaveError(f"{path} exists (use --overwrite to replace it)")
+    first, options = _encoding(picture, fmt, quality, background, path.name)
+    write_atomically(path, lambda stream: first.save(stream, format=fmt, **options))
+    return path
+
+
+def _encoding(picture: Picture, fmt: str, quality: int | None, background: str | None,
+              name: str) -> tuple[Image.Image, dict]:
+    """The first frame and Pillow's save options that write ``picture`` as ``fmt``."""
     frames = picture.frames
     if background is not None:
         frames = [flatten(f, parse_colour(background)) for f in frames]
@@ -543,14 +565,40 @@ def _save(picture: Picture, path: Path, *, quality: int | None, background: str 
         options["save_all"] = True
         options["append_images"] = frames[1:]
         if picture.durations and fmt != "TIFF":
-            options["duration"] = _fit_durations(picture.durations, frames, fmt, path.name)
+            options["duration"] = _fit_durations(picture.durations, frames, fmt, name)
         if fmt != "TIFF" and picture.loop is not None:  # no loop count: the file plays once
-            options["loop"] = _fit_loop(picture.loop, fmt, path.name)
+            options["loop"] = _fit_loop(picture.loop, fmt, name)
         if fmt == "GIF":
             options["disposal"] = 2 if picture.has_alpha else 1
-    first = frames[0]
-    write_atomically(path, lambda stream: first.save(stream, format=fmt, **options))
-    return path
+    return frames[0], options
+
+
+def encode_jpeg(picture: Picture, quality: int, background: str | None = None) -> bytes:
+    """The JPEG file that ``save`` writes for ``picture`` at ``quality``, in memory
+    (the same encoder and options: ICC, EXIF, pixrescue's comment)."""
+    try:
+        first, options = _encoding(picture, "JPEG", quality, background, "JPEG")
+        buffer = io.BytesIO()
+        first.save(buffer, format="JPEG", **options)
+        return buffer.getvalue()
+    except (ImageSaveError, MemoryError):
+        raise
+    except Exception as exc:
+        raise ImageSaveError(f"cannot encode as JPEG: {_describe(exc)}") from None
+
+
+def write_file(data: bytes, path: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Write an encoded file (``encode_jpeg``'s, with segments added) to ``path``
+    atomically; ImageSaveError (one line) as ``save``."""
+    path = Path(path)
+    try:
+        if path.exists() and not overwrite:
+            raise ImageSaveError(f"{path} exists (use --overwrite to replace it)")
+        return write_atomically(path, lambda stream: stream.write(data))
+    except (ImageSaveError, MemoryError):
+        raise
+    except Exception as exc:
+        raise ImageSaveError(f"cannot write {path}: {_save_reason(exc, path)}") from None
 
 
 def find_images(paths: list[str | os.PathLike], recursive: bool = False) -> list[Path]:

@@ -67,6 +67,9 @@ class JpegInfo:
     # Whether its pixels were quantized more coarsely before its last save, on the same grid
     # (``history.DoubleQuantization``; None when not measured).
     history: object | None = None
+    # pixrescue's side information in the file (``side_info.SideInfo``: its size in bytes, and
+    # why it cannot be used when it cannot); None when the file has none.
+    side_info: object | None = None
 
 
 def estimate_quality(quantization: dict[int, list[int]]) -> tuple[int, bool]:

@@ -70,6 +70,8 @@ class Inspection:
     fix_quality: int | None  # the IJG quality whose tables fix tells, when it tells IJG tables
     fix_projects: bool  # fix moves its result back into the file's quantization intervals
     recommendations: tuple[str, ...]  # steps that would help: fix, upscale, deblur
+    # pixrescue compress's side information in a JPEG: its size and model, or why fix cannot use it
+    side_info: str | None = None
 
 
 def sharpness(luma: np.ndarray) -> float | None:
@@ -173,4 +175,13 @@ def inspect_picture(picture: Picture, model: str, scorer: str) -> Inspection:
         fix_quality=ijg_quality_of(told.tables),
         fix_projects=told.tables is not None and told.project and default_projection(model) and projectable,
         recommendations=recommend(told.tables is not None, width, height, blurred),
+        side_info=side_info_note(jpeg.side_info if jpeg is not None else None),
     )
+
+
+def side_info_note(side) -> str | None:
+    """One line on a JPEG's side information (``imaging.side_info.SideInfo``), None without any."""
+    if side is None:
+        return None
+    made = f", {side.record.model}" if side.record is not None else ""
+    return f"{side.size:,} bytes{made}" + (f"; not usable: {side.problem}" if side.problem else "")

@@ -39,6 +39,7 @@ from ..imaging import ImageLoadError, Picture
 from ..imaging.history import DETECT, SHIFTED_DETECT, quantized_quality, shifted_grid
 from ..imaging.jpeg import JpegInfo, grid_strength, ijg_tables, table_vector
 from ..imaging.projection import project as project_to_file
+from ..imaging.side_info import SideInfoError
 from ..imaging.tensors import from_pixels, merge_alpha, split_alpha, to_pixels, to_rgb_batch
 from ..runner import fast_network, run_on_colour, run_tiled, uses_bf16
 
@@ -260,8 +261,35 @@ def project_onto_file(restored: np.ndarray, decoded: np.ndarray, jpeg: JpegInfo,
 
 def restore_picture(picture: Picture, model: str | None = None, passes: int = 1, strength: int | None = None,
                     project: bool | None = None) -> Picture:
-    """Every frame of ``picture`` restored; metadata kept."""
+    """Every frame of ``picture`` restored; metadata kept.  A JPEG that carries
+    usable side information (``pixrescue compress``) is restored with it when
+    ``model`` is the blind model it refines and no ``strength`` or extra pass is
+    asked for; side information that cannot be used (stripped in part, damaged,
+    the JPEG re-compressed) leaves the picture to the blind model, and the
+    result's ``steps`` says why in one line."""
     model = model or zoo.DEFAULT_MODEL["jpeg"]
+    warning = None
+    if picture.jpeg is not None and picture.jpeg.side_info is not None:
+        from .side_info import SideInfoUnavailable, restore_with_side_info, usable_record
+
+        try:
+            record, warning = usable_record(picture)
+            if record is not None and (zoo.get_spec(record.model).base != model or strength is not None
+                                       or passes != 1):
+                record, warning = None, (f"its side information goes with {zoo.get_spec(record.model).base} "
+                                         "alone, without --strength or --passes")
+            if record is not None:
+                return restore_with_side_info(picture, record)
+        except (SideInfoUnavailable, SideInfoError) as exc:
+            warning = str(exc)
+    restored = _restore_frames(picture, model, passes, strength, project)
+    if warning is not None:
+        restored.steps = f"warning: {warning}: restored blindly"
+    return restored
+
+
+def _restore_frames(picture: Picture, model: str, passes: int, strength: int | None,
+                    project: bool | None) -> Picture:
     notes: list[str] = []
     restored = picture.with_frames([
         restore_frame(f, model, passes, jpeg=picture.jpeg, strength=strength, project=project,

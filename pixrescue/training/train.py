@@ -594,6 +594,7 @@ def _card(config, spec, model, recipe, step, total, elapsed, validation, history
         "summary": about["summary"],
         "scale": about.get("scale", 1),
         "colour": about["colour"],
+        **({"why": about["why"]} if "why" in about else {}),  # a recipe's design decisions, in a sentence or two
         "parameters": parameters,
         "training": {
             "data": config.data,

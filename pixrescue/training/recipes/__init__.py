@@ -10,6 +10,7 @@ from .embedding import AutoencoderRecipe, ClassifierRecipe, EmbeddingConfig
 from .deblur import DeblurConfig, DeblurRecipe
 from .jpeg import BlindJpegConfig, BlindJpegRecipe, SeedJpegConfig, SeedJpegRecipe
 from .quality import QualityScoreConfig, QualityScoreRecipe
+from .side_info import SideInfoConfig, SideInfoRecipe
 from .rescaling import JpegRobustRescalingRecipe, RescalingConfig, RescalingRecipe
 from .super_resolution import SuperResolutionConfig, SuperResolutionRecipe
 
@@ -29,6 +30,7 @@ RECIPES: dict[str, Registered] = {
     "rescaling-jpeg": Registered(JpegRobustRescalingRecipe, RescalingConfig),
     "quality-score": Registered(QualityScoreRecipe, QualityScoreConfig),
     "deblur": Registered(DeblurRecipe, DeblurConfig),
+    "side-info": Registered(SideInfoRecipe, SideInfoConfig),
 }
 
 
