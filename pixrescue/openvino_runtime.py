@@ -21,9 +21,11 @@ the converted graph keeps only the shapes it was traced with's branches.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import os
 import sys
 import tempfile
+import threading
 import warnings
 from pathlib import Path
 from typing import Callable
@@ -59,9 +61,14 @@ def pad_to(x: torch.Tensor, multiple: int) -> torch.Tensor:
     return F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
 
 
-def _fingerprint(weights: Path) -> str:
-    digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:16]
-    return f"{weights.stem}-{digest}"
+def _fingerprint(weights: Path, module: nn.Module) -> str:
+    """The cache name of ``module`` with ``weights``: the weights' bytes and the source of
+    every class in it, so that changed code is converted again even with the same weights."""
+    digest = hashlib.sha256(weights.read_bytes())
+    for source in sorted({inspect.getsourcefile(type(part)) or "" for part in module.modules()}):
+        if source and Path(source).is_relative_to(Path(__file__).parent):
+            digest.update(Path(source).read_bytes())
+    return f"{weights.stem}-{digest.hexdigest()[:16]}"
 
 
 def _converted(key: str, module: nn.Module, example: tuple[torch.Tensor, ...]):
@@ -111,7 +118,7 @@ def compiled(name: str, weights: Path, variant: str, module: nn.Module, example:
     try:
         import openvino
 
-        model = _converted(f"{_fingerprint(weights)}-{variant}", module, example)
+        model = _converted(f"{_fingerprint(weights, module)}-{variant}", module, example)
         core = openvino.Core()
         blobs = cache_folder() / "openvino" / "compiled"
         try:
@@ -126,13 +133,15 @@ def compiled(name: str, weights: Path, variant: str, module: nn.Module, example:
         first = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
         print(f"warning: OpenVINO could not run {name} ({first}); using PyTorch", file=sys.stderr)
         return None
-    request = network.create_infer_request()
+    local = threading.local()  # an infer request serves one thread at a time (the web page runs several)
 
     def call(x: torch.Tensor, *rest: torch.Tensor) -> torch.Tensor:
+        if not hasattr(local, "request"):
+            local.request = network.create_infer_request()
         height, width = x.shape[-2:]
         padded = pad_to(x.float(), multiple)
         feeds = [padded.contiguous().numpy(), *(t.float().contiguous().numpy() for t in rest)]
-        out = torch.from_numpy(request.infer(feeds)[network.output(0)].copy())
+        out = torch.from_numpy(local.request.infer(feeds)[network.output(0)].copy())
         scale = out.shape[-1] // padded.shape[-1]
         return out[..., : height * scale, : width * scale]
 

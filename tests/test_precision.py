@@ -211,3 +211,23 @@ def test_the_fastest_allowed_runtime_is_chosen(monkeypatch, cpu, allowed, expect
     monkeypatch.setattr(openvino_runtime, "installed", lambda: False)
     set_precision("auto")
     assert runner.openvino_choice("qgunet.jpeg-blind") is None
+
+
+def test_a_compiled_network_serves_several_threads_at_once(tmp_path, monkeypatch):
+    """The web page runs jobs on several threads: each gets its own OpenVINO request."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pixrescue import openvino_runtime
+
+    if not openvino_runtime.installed():
+        pytest.skip("the openvino extra is not installed")
+    monkeypatch.setenv("PIXRESCUE_CACHE", str(tmp_path))
+    monkeypatch.setattr(openvino_runtime, "_compiled", {})
+    network = zoo.load_model("srcnn.jpeg-q10-gray")
+    call = openvino_runtime.compiled("srcnn.jpeg-q10-gray", zoo.weights_path("srcnn.jpeg-q10-gray"), "", network,
+                                     (torch.rand(1, 1, 32, 32),), 1, False)
+    inputs = [torch.rand(1, 1, 96 + 8 * i, 80) for i in range(8)]
+    alone = [call(x) for x in inputs]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(call, inputs))
+    assert all(torch.equal(a, b) for a, b in zip(alone, together))
