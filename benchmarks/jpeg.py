@@ -109,7 +109,8 @@ def quality_table(args, command: str) -> None:
     if args.update_cards:
         inference = {"project": mean > 0, "projection_gain_db": round(mean, 3),
                      "why": "projection is the default only if it raised the mean PSNR of the dev table"}
-        cards.update(cards.card_path(BLIND), lambda card: card.update(inference=inference))
+        # Only the projection's keys: the runtime verdicts beside them come from benchmarks/speed.py.
+        cards.update(cards.card_path(BLIND), lambda card: card.setdefault("inference", {}).update(inference))
 
 
 def reshare(clean: Image.Image) -> tuple[Image.Image, Image.Image, JpegInfo]:

@@ -172,7 +172,9 @@ def test_without_openvino_or_when_it_fails_pytorch_runs(monkeypatch, capsys):
     assert warnings == [f"warning: OpenVINO could not run {model} (conversion failed); using PyTorch"]
 
 
-def test_a_converted_network_is_cached_on_disk(tmp_path, monkeypatch):
+@pytest.fixture
+def compiled_srcnn(tmp_path, monkeypatch):
+    """The seed SRCNN compiled by OpenVINO into a cache folder of this test: (network, call)."""
     from pixrescue import openvino_runtime
 
     if not openvino_runtime.installed():
@@ -180,10 +182,15 @@ def test_a_converted_network_is_cached_on_disk(tmp_path, monkeypatch):
     monkeypatch.setenv("PIXRESCUE_CACHE", str(tmp_path))
     monkeypatch.setattr(openvino_runtime, "_compiled", {})
     network = zoo.load_model("srcnn.jpeg-q10-gray")
-    example = (torch.rand(1, 1, 32, 32),)
     call = openvino_runtime.compiled("srcnn.jpeg-q10-gray", zoo.weights_path("srcnn.jpeg-q10-gray"), "", network,
-                                     example, 1, False)
-    assert call is not None and list((tmp_path / "openvino").glob("srcnn.jpeg-q10-gray-*.xml"))
+                                     (torch.rand(1, 1, 32, 32),), 1, False)
+    assert call is not None
+    return network, call
+
+
+def test_a_converted_network_is_cached_on_disk(tmp_path, compiled_srcnn):
+    network, call = compiled_srcnn
+    assert list((tmp_path / "openvino").glob("srcnn.jpeg-q10-gray-*.xml"))
     x = torch.rand(1, 1, 45, 37)
     with torch.inference_mode():
         assert torch.allclose(call(x), network(x), atol=1e-4)
@@ -213,19 +220,11 @@ def test_the_fastest_allowed_runtime_is_chosen(monkeypatch, cpu, allowed, expect
     assert runner.openvino_choice("qgunet.jpeg-blind") is None
 
 
-def test_a_compiled_network_serves_several_threads_at_once(tmp_path, monkeypatch):
+def test_a_compiled_network_serves_several_threads_at_once(compiled_srcnn):
     """The web page runs jobs on several threads: each gets its own OpenVINO request."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from pixrescue import openvino_runtime
-
-    if not openvino_runtime.installed():
-        pytest.skip("the openvino extra is not installed")
-    monkeypatch.setenv("PIXRESCUE_CACHE", str(tmp_path))
-    monkeypatch.setattr(openvino_runtime, "_compiled", {})
-    network = zoo.load_model("srcnn.jpeg-q10-gray")
-    call = openvino_runtime.compiled("srcnn.jpeg-q10-gray", zoo.weights_path("srcnn.jpeg-q10-gray"), "", network,
-                                     (torch.rand(1, 1, 32, 32),), 1, False)
+    _, call = compiled_srcnn
     inputs = [torch.rand(1, 1, 96 + 8 * i, 80) for i in range(8)]
     alone = [call(x) for x in inputs]
     with ThreadPoolExecutor(4) as pool:
