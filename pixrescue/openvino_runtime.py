@@ -15,7 +15,7 @@ folder (``$PIXRESCUE_CACHE``, else ``$XDG_CACHE_HOME/pixrescue``, else
 ``~/.cache/pixrescue``); OpenVINO's own compiled blobs go beside it, so a later
 process starts in a fraction of a second.  Inputs are padded to the multiple of
 the network's stride as the network itself pads them (by reflection), because
-the converted graph keeps only the shapes it was traced with's branches.
+the converted graph keeps only the branches taken when it was traced.
 """
 
 from __future__ import annotations
