@@ -194,11 +194,22 @@ def speed_table(args) -> None:
     print(f"\nThe default is {ratio:.1f}x as fast as the DnCNN-style reference on the same 2048x2048 image.")
 
 
+def dncnn_network():
+    """The DnCNN-style speed reference: 20 full-resolution 3x3 layers of 64 channels, random
+    weights (only its speed matters), RGB in and out."""
+    from torch import nn
+
+    layers: list[nn.Module] = [nn.Conv2d(3, 64, 3, padding=1), nn.ReLU()]
+    for _ in range(18):
+        layers += [nn.Conv2d(64, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU()]
+    layers.append(nn.Conv2d(64, 3, 3, padding=1))
+    return nn.Sequential(*layers).eval()
+
+
 def speed_worker(network: str, width: int, height: int, data: Path) -> None:
     import resource
 
     import torch
-    from torch import nn
 
     source = load_set(data / "Kodak24", False)[0].resize((width, height), Image.BICUBIC)
     degraded, info = round_trip(source, 30)
@@ -207,11 +218,7 @@ def speed_worker(network: str, width: int, height: int, data: Path) -> None:
         started = time.perf_counter()
         blind(degraded, info)
     else:
-        layers: list[nn.Module] = [nn.Conv2d(3, 64, 3, padding=1), nn.ReLU()]
-        for _ in range(18):
-            layers += [nn.Conv2d(64, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU()]
-        layers.append(nn.Conv2d(64, 3, 3, padding=1))
-        reference = nn.Sequential(*layers).eval()
+        reference = dncnn_network()
         x = torch.from_numpy(np.asarray(degraded).copy()).permute(2, 0, 1)[None].float() / 255
         started = time.perf_counter()
         with torch.inference_mode():  # tiled like the default, 384-pixel tiles with a 20-pixel margin

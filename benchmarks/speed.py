@@ -183,14 +183,10 @@ def warnings_quiet():
 
 
 def dncnn_reference() -> tuple[torch.nn.Module, tuple, float]:
-    from torch import nn
+    from jpeg import dncnn_network  # benchmarks/jpeg.py: the same reference as its speed table
 
-    layers: list[nn.Module] = [nn.Conv2d(3, 64, 3, padding=1), nn.ReLU()]
-    for _ in range(18):
-        layers += [nn.Conv2d(64, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU()]
-    layers.append(nn.Conv2d(64, 3, 3, padding=1))
     x = torch.rand(1, 3, 512, 512).contiguous(memory_format=torch.channels_last)
-    return nn.Sequential(*layers).eval(), (x,), 512 * 512 / 1e6
+    return dncnn_network(), (x,), 512 * 512 / 1e6
 
 
 def available_runtimes() -> list[str]:

@@ -85,7 +85,9 @@ def restore(
         picture = load(image)
         if picture.jpeg is not None and picture.jpeg.side_info is not None:  # pixrescue compress wrote it
             return restore_picture(picture, model, passes, strength=strength, project=project).image
-    frame, jpeg, orientation = _source(image)
+        frame, jpeg, orientation = picture.image, picture.jpeg, picture.orientation
+    else:
+        frame, jpeg, orientation = _source(image)
     return restore_frame(frame, model, passes, jpeg=jpeg, strength=strength, project=project,
                          orientation=orientation)
 

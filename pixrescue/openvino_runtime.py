@@ -71,13 +71,12 @@ def _fingerprint(weights: Path, module: nn.Module) -> str:
     return f"{weights.stem}-{digest.hexdigest()[:16]}"
 
 
-def _converted(key: str, module: nn.Module, example: tuple[torch.Tensor, ...]):
+def _converted(core, key: str, module: nn.Module, example: tuple[torch.Tensor, ...]):
     """The OpenVINO model of ``module``, from the cache or converted and cached."""
     import openvino
 
     folder = cache_folder() / "openvino"
     xml = folder / f"{key}.xml"
-    core = openvino.Core()
     if xml.exists():
         try:
             return core.read_model(str(xml))
@@ -118,8 +117,8 @@ def compiled(name: str, weights: Path, variant: str, module: nn.Module, example:
     try:
         import openvino
 
-        model = _converted(f"{_fingerprint(weights, module)}-{variant}", module, example)
         core = openvino.Core()
+        model = _converted(core, f"{_fingerprint(weights, module)}-{variant}", module, example)
         blobs = cache_folder() / "openvino" / "compiled"
         try:
             blobs.mkdir(parents=True, exist_ok=True)

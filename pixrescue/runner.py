@@ -100,7 +100,6 @@ def tiles(height: int, width: int, tile: int, margin: int) -> Iterator[Tile]:
                        min(bottom + margin, height), min(right + margin, width))
 
 
-@torch.inference_mode()
 def openvino_choice(model: str) -> bool | None:
     """Whether the named network runs in OpenVINO, and how: None (PyTorch), True
     (OpenVINO's bf16 hint) or False (fp32).  Only under ``auto``, with the
@@ -126,23 +125,29 @@ def openvino_choice(model: str) -> bool | None:
     return False if "openvino_fp32" in allowed else None
 
 
-def fast_network(model: str, module: nn.Module, example: tuple[torch.Tensor, ...],
-                 variant: str = "") -> Callable[..., torch.Tensor] | None:
-    """``module`` (the named network, or a wrapper of it taking ``example``'s
-    tensors) compiled by OpenVINO when ``openvino_choice`` says so, else None
-    (PyTorch runs it).  ``variant`` names a wrapper (for example a fixed scale)."""
-    bf16 = openvino_choice(model)
-    if bf16 is None:
-        return None
-    from pathlib import Path
+def prepared(model: str, module: nn.Module, example: tuple[torch.Tensor, ...],
+             variant: str = "") -> tuple[Callable[..., torch.Tensor], bool]:
+    """How to run the named network: ``(function, bf16)`` for ``run_tiled``.
+    ``module`` is the network, or a wrapper of it taking ``example``'s tensors
+    (``variant`` names the wrapper, for example a fixed scale).  The function is
+    ``module`` compiled by OpenVINO when ``openvino_choice`` says so, else
+    ``module`` itself, with ``bf16`` telling whether PyTorch runs it under bf16
+    autocast (``uses_bf16``)."""
+    choice = openvino_choice(model)
+    if choice is not None:
+        from pathlib import Path
 
-    from . import openvino_runtime, zoo
+        from . import openvino_runtime, zoo
 
-    weights = Path(model) if zoo.is_weights_file(model) else zoo.weights_path(model)
-    multiple = getattr(module, "pad_multiple", 1)
-    return openvino_runtime.compiled(model, weights, variant, module, example, multiple, bf16)
+        weights = Path(model) if zoo.is_weights_file(model) else zoo.weights_path(model)
+        multiple = getattr(module, "pad_multiple", 1)
+        compiled = openvino_runtime.compiled(model, weights, variant, module, example, multiple, choice)
+        if compiled is not None:
+            return compiled, False
+    return module, uses_bf16(model)
 
 
+@torch.inference_mode()
 def run_tiled(model: nn.Module, x: torch.Tensor, margin: int, tile: int | None = DEFAULT_TILE,
               scale: int = 1, bf16: bool = False) -> torch.Tensor:
     """``model(x)`` for an NCHW tensor, computed tile by tile.

@@ -10,7 +10,7 @@ from PIL import Image
 from .. import zoo
 from ..imaging import Picture
 from ..imaging.tensors import merge_alpha, split_alpha
-from ..runner import fast_network, run_on_colour, uses_bf16
+from ..runner import prepared, run_on_colour
 
 
 def deblur_frame(frame: Image.Image, model: str, tile: int | None = -1) -> Image.Image:
@@ -20,9 +20,8 @@ def deblur_frame(frame: Image.Image, model: str, tile: int | None = -1) -> Image
     colour, alpha = split_alpha(frame)
     network = zoo.load_model(model)
     tile = spec.tile if tile == -1 else tile
-    fast = fast_network(model, network, (torch.rand(1, 3, 64, 64),))
-    return merge_alpha(run_on_colour(fast or network, colour, spec.receptive_radius, tile,
-                                     bf16=fast is None and uses_bf16(model)), alpha)
+    call, bf16 = prepared(model, network, (torch.rand(1, 3, 64, 64),))
+    return merge_alpha(run_on_colour(call, colour, spec.receptive_radius, tile, bf16=bf16), alpha)
 
 
 def deblur_picture(picture: Picture, model: str) -> Picture:

@@ -41,7 +41,7 @@ from ..imaging.jpeg import JpegInfo, grid_strength, ijg_tables, table_vector
 from ..imaging.projection import project as project_to_file
 from ..imaging.side_info import SideInfoError
 from ..imaging.tensors import from_pixels, merge_alpha, split_alpha, to_pixels, to_rgb_batch
-from ..runner import fast_network, run_on_colour, run_tiled, uses_bf16
+from ..runner import prepared, run_on_colour, run_tiled
 
 # A non-JPEG picture is left alone when the estimate is at least this and ...
 UNTOUCHED_FROM = 60
@@ -221,9 +221,8 @@ def restore_frame(
     colour, alpha = split_alpha(frame)
     if not spec.conditioned:
         gray = spec.colour == "gray"
-        fast = fast_network(model, network, (torch.rand(1, 1 if gray else 3, 64, 64),))
-        return merge_alpha(run_on_colour(fast or network, colour, spec.receptive_radius, tile, gray, passes,
-                                         bf16=fast is None and uses_bf16(model)), alpha)
+        call, bf16 = prepared(model, network, (torch.rand(1, 1 if gray else 3, 64, 64),))
+        return merge_alpha(run_on_colour(call, colour, spec.receptive_radius, tile, gray, passes, bf16=bf16), alpha)
 
     told = conditioning(model, colour, jpeg, strength, orientation)
     if notes is not None:
@@ -235,10 +234,9 @@ def restore_frame(
     # Channels-last memory is about 1.5x faster for this network on a CPU (measured, 2 cores).
     network = network.to(memory_format=torch.channels_last)
     x = to_pixels(colour.convert("RGB"))  # 8-bit, channels-last; the runner makes floats tile by tile
-    fast = fast_network(model, network, (torch.rand(1, 3, 64, 64), tables))
-    call = (lambda t: fast(t, tables)) if fast else (lambda t: network(t, tables))
+    call, bf16 = prepared(model, network, (torch.rand(1, 3, 64, 64), tables))
     for _ in range(passes):
-        x = run_tiled(call, x, margin=spec.receptive_radius, tile=tile, bf16=fast is None and uses_bf16(model))
+        x = run_tiled(lambda t: call(t, tables), x, margin=spec.receptive_radius, tile=tile, bf16=bf16)
     restored = from_pixels(x, colour.mode)
     # Projection knows the JFIF YCbCr and grayscale layouts; a CMYK file's tables describe other channels.
     if project and jpeg is not None and 0 in jpeg.quantization and jpeg.mode in ("L", "RGB"):

@@ -25,7 +25,7 @@ from ..imaging import Picture
 from ..imaging.io import DEFAULT_MAX_PIXELS, check_output_size
 from ..imaging.jpeg import JpegInfo
 from ..imaging.tensors import from_pixels, merge_alpha, split_alpha, to_pixels
-from ..runner import fast_network, run_tiled, uses_bf16
+from ..runner import prepared, run_tiled
 from .restore import restore_frame
 
 SCALES = (2, 3, 4)
@@ -94,13 +94,13 @@ def enlarge_with_model(image: Image.Image, scale: int, model: str, tile: int | N
     network = zoo.load_model(model)
     tile = spec.tile if tile == -1 else tile
     x = network_input(image, spec, scale)
-    fast = fast_network(model, AtScale(network, scale), (torch.rand(1, x.shape[1], 64, 64),), variant=f"x{scale}")
-    bf16 = fast is None and uses_bf16(model)
-    if spec.enlarged_input:
-        out = run_tiled(fast or (lambda t: network(t, scale)), x, margin=spec.receptive_radius, tile=tile, bf16=bf16)
-    else:
+    if not spec.enlarged_input:
         network = network.to(memory_format=torch.channels_last)  # measured faster on CPU
-        out = run_tiled(fast or (lambda t: network(t.contiguous(memory_format=torch.channels_last), scale)), x,
+    call, bf16 = prepared(model, AtScale(network, scale), (torch.rand(1, x.shape[1], 64, 64),), f"x{scale}")
+    if spec.enlarged_input:
+        out = run_tiled(call, x, margin=spec.receptive_radius, tile=tile, bf16=bf16)
+    else:
+        out = run_tiled(lambda t: call(t.contiguous(memory_format=torch.channels_last)), x,
                         margin=spec.receptive_radius, tile=tile, scale=scale, bf16=bf16)
     size = (image.width * scale, image.height * scale)
     if spec.colour == "y":
