@@ -30,6 +30,20 @@ if os.environ.get("PIXRESCUE_TEST_IDENTITY") == "1":
         monkeypatch.setattr(runner, "openvino_choice", lambda model: None)  # the stand-ins run in PyTorch
 
 
+@pytest.fixture(autouse=True)
+def _threads_and_precision_restored():
+    """A test that sets torch's threads or the precision (a command run in-process with
+    --threads or --precision does) leaves them as they were for the next test."""
+    import torch
+
+    from pixrescue import runner
+
+    threads, precision = torch.get_num_threads(), runner.current_precision()
+    yield
+    torch.set_num_threads(threads)
+    runner.set_precision(precision)
+
+
 @pytest.fixture(scope="session")
 def photo() -> Image.Image:
     """A real colour photograph shipped with scikit-image (CC0), 451x300."""

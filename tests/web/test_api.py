@@ -19,7 +19,7 @@ from helpers import chelsea, decode, jpeg_bytes, png_header_only  # noqa: E402
 
 import pixrescue  # noqa: E402
 from pixrescue.web.app import create_app  # noqa: E402
-from pixrescue.web.jobs import JobQueue, Settings  # noqa: E402
+from pixrescue.web.jobs import JobQueue, Settings, _cores  # noqa: E402
 
 
 def client_for(tmp_path, **settings) -> TestClient:
@@ -77,6 +77,9 @@ def test_fix_submit_poll_fetch_equals_the_api(tmp_path):
         assert done["summary"]["output_width"] == 451
         fetched = client.get(done["result"])
         assert fetched.status_code == 200 and fetched.headers["content-type"] == "image/png"
+        # The same threads as the job's (one job running: every core): a runtime may
+        # split its sums differently on another thread count, a level apart.
+        pixrescue.set_threads(_cores())
         expected = np.asarray(pixrescue.restore(pixrescue.load(source)).image)
         assert np.array_equal(np.asarray(decode(fetched.content)), expected)
         archive = client.get("/api/results.zip", params={"ids": [job["id"]]})
