@@ -606,36 +606,48 @@ def dupes(folder, db, method, threshold, as_json, as_csv, move_to) -> None:
     import csv
     import json
     import sys
+    import textwrap
 
-    from . import dupes as find_dupes
     from . import move_aside
     from .collection.catalog import CatalogError
+    from .collection.folder import each_dupe_group
     from .collection.similarity import distance_unit
 
     if as_json and as_csv:
         _fail("--json and --csv: choose one")
+    # Each group is printed as soon as it is ranked (a million pictures take minutes): the
+    # first output waits only for the groups to be found.
+    found: list = []
+    csv_header = ["group", "rank", "path", "distance", "width", "height", "jpeg_quality", "size"]
     try:
-        found = find_dupes(folder, db, method, threshold)
+        for n, group in enumerate(each_dupe_group(folder, db, method, threshold), 1):
+            found.append(group)
+            if as_json:
+                text = json.dumps([{"path": str(c.path), "recommended": i == 0, "distance": c.distance,
+                                    "width": c.width, "height": c.height, "jpeg_quality": c.jpeg_quality,
+                                    "size": c.size} for i, c in enumerate(group)], indent=2)
+                click.echo(("[" if n == 1 else ",") + "\n" + textwrap.indent(text, "  "), nl=False)
+            elif as_csv:
+                if n == 1:
+                    writer = csv.writer(sys.stdout)
+                    writer.writerow(csv_header)
+                for rank, c in enumerate(group):
+                    writer.writerow([n, rank, c.path, c.distance, c.width, c.height, c.jpeg_quality or "",
+                                     c.size])
+                sys.stdout.flush()
+            else:
+                if n == 1:
+                    click.echo(f"{'distance':>8}  path  (dimensions, format or JPEG quality, file size)   "
+                               f"distance to the kept copy: {distance_unit(method)}")
+                click.echo(f"group {n} ({len(group)} images)")
+                for i, c in enumerate(group):
+                    click.echo(f"{'keep' if i == 0 else f'{c.distance:.4g}':>8}  {c.path}  ({_describe(c)})")
     except CatalogError as exc:
         _fail(str(exc))
     if as_json:
-        click.echo(json.dumps([
-            [{"path": str(c.path), "recommended": i == 0, "distance": c.distance, "width": c.width,
-              "height": c.height, "jpeg_quality": c.jpeg_quality, "size": c.size} for i, c in enumerate(group)]
-            for group in found], indent=2))
-    elif as_csv:
-        writer = csv.writer(sys.stdout)
-        writer.writerow(["group", "rank", "path", "distance", "width", "height", "jpeg_quality", "size"])
-        for n, group in enumerate(found, 1):
-            for rank, c in enumerate(group):
-                writer.writerow([n, rank, c.path, c.distance, c.width, c.height, c.jpeg_quality or "", c.size])
-    elif found:
-        click.echo(f"{'distance':>8}  path  (dimensions, format or JPEG quality, file size)   "
-                   f"distance to the kept copy: {distance_unit(method)}")
-        for n, group in enumerate(found, 1):
-            click.echo(f"group {n} ({len(group)} images)")
-            for i, c in enumerate(group):
-                click.echo(f"{'keep' if i == 0 else f'{c.distance:.4g}':>8}  {c.path}  ({_describe(c)})")
+        click.echo("\n]" if found else "[]")
+    elif as_csv and not found:
+        csv.writer(sys.stdout).writerow(csv_header)
     outcome = None
     if move_to is not None:
         try:

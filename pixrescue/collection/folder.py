@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import NamedTuple
+from typing import Iterator, NamedTuple
 
 from ..imaging import Picture, load
 from . import catalog, similarity
@@ -74,10 +74,19 @@ def dupes(folder: Path, db: Path | None, method: str | None, threshold: float | 
     """Groups of near-duplicates, largest first, each with its recommended copy
     first: highest resolution, then least compressed file, then (among the
     copies that tie on both) the best quality score, then the largest file."""
-    found = similarity.groups(records(folder, db)[0], method or similarity.DEFAULT_METHOD, threshold,
-                              tie_break=quality_score_of)
-    return [[Copy(r.path, d, r.width, r.height, r.format, r.jpeg_quality, r.size, r.mtime_ns)
-             for r, d in zip(g.members, g.distances)] for g in found]
+    return list(each_dupe_group(folder, db, method, threshold))
+
+
+def each_dupe_group(folder: Path, db: Path | None, method: str | None,
+                    threshold: float | None) -> Iterator[list[Copy]]:
+    """``dupes``, one group at a time (what `pixrescue dupes` prints as it goes): the
+    catalogue is read and the groups found when the first is asked for, each group's
+    copies ranked (reading their files for the quality score) when it is."""
+    found = similarity.each_group(records(folder, db)[0], method or similarity.DEFAULT_METHOD, threshold,
+                                  tie_break=quality_score_of)
+    for g in found:
+        yield [Copy(r.path, d, r.width, r.height, r.format, r.jpeg_quality, r.size, r.mtime_ns)
+               for r, d in zip(g.members, g.distances)]
 
 
 def quality_score_of(record: catalog.Record) -> float:

@@ -83,6 +83,39 @@ def test_csv_output_has_a_header_and_a_row_per_copy(folder):
     assert len(lines) == 3
 
 
+class Stopped(Exception):
+    pass
+
+
+def test_dupes_prints_each_group_before_the_next_is_ranked(folder, monkeypatch):
+    (folder / "astronaut-q30.jpg").write_bytes(jpeg_bytes(Image.fromarray(data.astronaut()), 30))
+    run("index", folder)
+    whole = pixrescue.dupes(folder)
+    assert len(whole) == 2
+    listed = json.loads(run("dupes", folder, "--json").stdout)
+    assert [[e["path"] for e in g] for g in listed] == [[str(c.path) for c in g] for g in whole]
+    csv_rows = [l.split(",") for l in run("dupes", folder, "--csv").stdout.splitlines()[1:]]
+    assert [(int(r[0]), r[2]) for r in csv_rows] == [(n, str(c.path)) for n, g in enumerate(whole, 1) for c in g]
+    alone = folder.parent / "alone"
+    alone.mkdir()
+    Image.fromarray(data.astronaut()).save(alone / "astronaut.png")
+    run("index", alone)
+    assert json.loads(run("dupes", alone, "--json").stdout) == []  # no group: still a list
+
+    from pixrescue.collection import folder as collection
+
+    def first_then_stop(*args):  # the second group never comes: what was printed is the first
+        yield whole[0]
+        raise Stopped()
+
+    monkeypatch.setattr(collection, "each_dupe_group", first_then_stop)
+    for option, shown in (("--json", f'"path": "{whole[0][0].path}"'), ("--csv", f"1,0,{whole[0][0].path}"),
+                          ("--threshold", f"{whole[0][0].path}")):
+        result = CliRunner().invoke(main, ["dupes", str(folder), option, *(["1"] if option == "--threshold" else [])])
+        assert isinstance(result.exception, Stopped)
+        assert shown in result.stdout and str(whole[1][0].path) not in result.stdout
+
+
 def test_similar_ranks_the_copy_first(folder, photo, tmp_path):
     run("index", folder)
     query = tmp_path / "query.jpg"
