@@ -12,9 +12,12 @@ them, torch tensors (NCHW); values are in the 0-255 range.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
-from torch import Tensor
+
+if TYPE_CHECKING:  # torch is imported where a tensor is converted: `load` runs without it
+    from torch import Tensor
 
 
 def _luma(r, g, b):
@@ -48,6 +51,8 @@ def ycbcr_to_rgb(ycc: np.ndarray) -> np.ndarray:
 def rgb_to_ycbcr_levels(x: Tensor) -> Tensor:
     """JFIF YCbCr of an (N, 3, H, W) RGB tensor in 0-255, level-shifted as
     JPEG's DCT sees it: every channel centred on 0 (Y - 128, Cb - 128, Cr - 128)."""
+    import torch
+
     y, cb, cr = _jfif(*x.unbind(dim=1), 0.0)
     return torch.stack([y - 128, cb, cr], dim=1)
 
