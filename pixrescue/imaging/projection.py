@@ -13,15 +13,13 @@ a step) and closely for subsampled chroma (the decoder's smooth upsampling is
 undone by a 2x2 mean).  Colour conversion is the JFIF one libjpeg uses
 (``imaging/colour.py``).
 
-It computes in float32, all blocks of a strip at once, the strips on as many
-threads as the networks use: a 2048x2048 colour picture takes about 1.5 s on
-one core, where float64 with a stacked matrix product took 11 s; the result
-equals a float64 block-by-block projection within one level (tested).
+It computes in float32, all blocks of a strip at once: a 2048x2048 colour
+picture takes about 1.5 s on one core, where float64 with a stacked matrix
+product took 11 s; the result equals a float64 block-by-block projection
+within one level (tested).
 """
 
 from __future__ import annotations
-
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -93,24 +91,8 @@ def project(restored: np.ndarray, decoded: np.ndarray, luma: list[int], chroma: 
     intervals of the JPEG whose decoded pixels are ``decoded``."""
     if restored.shape[0] <= STRIP:
         return _project_strip(restored, decoded, luma, chroma, subsampling)
-    tops = range(0, restored.shape[0], STRIP)
-
-    def strip(top: int) -> np.ndarray:
-        return _project_strip(restored[top : top + STRIP], decoded[top : top + STRIP], luma, chroma, subsampling)
-
-    # The strips are independent and numpy releases the GIL in its array loops: one thread per
-    # core the networks may use (--threads), each with its own strip.
-    workers = min(_threads(), len(tops))
-    if workers == 1:
-        return np.concatenate([strip(top) for top in tops])
-    with ThreadPoolExecutor(workers) as pool:
-        return np.concatenate(list(pool.map(strip, tops)))
-
-
-def _threads() -> int:
-    import torch  # loaded already: a network has just run
-
-    return torch.get_num_threads()
+    return np.concatenate([_project_strip(restored[top : top + STRIP], decoded[top : top + STRIP], luma, chroma,
+                                          subsampling) for top in range(0, restored.shape[0], STRIP)])
 
 
 def _project_strip(restored: np.ndarray, decoded: np.ndarray, luma: list[int], chroma: list[int] | None,

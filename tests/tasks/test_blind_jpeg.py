@@ -169,26 +169,6 @@ def test_the_fast_projection_matches_a_block_by_block_float64_one(gray_photo):
     assert np.abs(fast - expected).max() <= 1
 
 
-def test_projection_in_strips_on_threads_equals_one_piece(photo, monkeypatch):
-    """A picture taller than a strip is projected strip by strip, on several threads:
-    the same pixels as one piece, in order."""
-    import torch
-
-    from pixrescue.imaging import projection
-
-    tall = Image.fromarray(np.concatenate([np.asarray(photo)] * 4))  # 1200 rows: 3 strips
-    degraded, info = round_trip(tall, 20)
-    pixels = np.asarray(degraded)
-    blurred = np.asarray(degraded.filter(ImageFilter.GaussianBlur(2)))
-    args = (info.quantization[0], info.quantization[1], info.subsampling)
-    monkeypatch.setattr(projection, "STRIP", 10_000)
-    whole = project(blurred, pixels, *args)
-    monkeypatch.setattr(projection, "STRIP", 512)
-    for threads in (1, 3):
-        torch.set_num_threads(threads)
-        assert np.array_equal(project(blurred, pixels, *args), whole)
-
-
 def test_the_dct_is_orthonormal():
     assert np.allclose(DCT @ DCT.T, np.eye(8))
 
