@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from .tasks.inspect import Inspection
 
 __all__ = ["auto", "autofixer", "compress", "compressor", "deblur", "deblurrer", "decode", "dupes", "encode", "expand", "expander", "fingerprint", "index", "inspect", "load", "models",
-           "move_aside", "quality_score", "restore", "restorer", "save", "set_precision", "set_threads", "shrink", "shrinker", "similar", "upscale", "upscaler"]
+           "move_aside", "quality_score", "restore", "restorer", "save", "set_device", "set_precision", "set_threads", "shrink", "shrinker", "similar", "upscale", "upscaler"]
 __version__ = "0.1.0"
 
 
@@ -47,6 +47,16 @@ def set_precision(precision: str) -> None:
     from .runner import set_precision as choose
 
     choose(precision)
+
+
+def set_device(device: str) -> None:
+    """Where the networks run from now on: ``"auto"`` (the default: a CUDA GPU when
+    PyTorch sees one, else the CPU), ``"cpu"`` or ``"cuda"``.  On a GPU the networks
+    compute in fp32.  ValueError for anything else, or for ``"cuda"`` where PyTorch
+    sees no CUDA GPU."""
+    from .runner import set_device as choose
+
+    choose(device)
 
 
 def restore(

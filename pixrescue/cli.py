@@ -128,6 +128,22 @@ precision_option = click.option("--precision", type=click.Choice(["auto", "fp32"
                                 "fp32: PyTorch fp32, the same pixels on every machine; bf16: PyTorch bf16.  "
                                 "[default: auto]")
 
+def _device(ctx, param, value: str | None) -> None:
+    """--device: set before the command runs (the API's set_device)."""
+    if value is not None:
+        from . import set_device
+
+        try:
+            set_device(value)
+        except ValueError as exc:
+            _fail(str(exc))
+
+
+device_option = click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None,
+                             expose_value=False, callback=_device,
+                             help="Where the networks run. auto: a CUDA GPU when PyTorch sees one, else the CPU. "
+                             "[default: auto]")
+
 output_options = [
     click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path)),
     click.option("-o", "--output", default=None, callback=_output_path, metavar="FILE|FOLDER",
@@ -149,6 +165,7 @@ output_options = [
                  "(default: Pillow's 89,478,485)."),
     threads_option,
     precision_option,
+    device_option,
 ]
 
 
@@ -538,6 +555,7 @@ def serve(host, port, max_upload_mb, max_pixels, workers, queue, job_seconds, ke
 @click.option("--rebuild", is_flag=True,
               help="Start the catalog from nothing (a damaged one is moved aside to NAME.damaged).")
 @threads_option
+@device_option
 @with_engine_options
 def index(folder, db, rotations, rebuild) -> None:
     """Fingerprint the images in FOLDER (recursively) into a SQLite catalog.

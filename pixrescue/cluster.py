@@ -20,7 +20,7 @@ from typing import Callable
 import numpy as np
 
 from . import batch, runner
-from .runner import set_precision
+from .runner import set_device, set_precision
 from .collection import catalog, shards
 from .imaging import Picture
 
@@ -85,9 +85,14 @@ def _one_thread() -> None:
 class _Images:
     """An actor of ``run``: the per-picture function built once, a job per row."""
 
-    def __init__(self, factory: Callable[[], Callable[[Picture], Picture]], options: dict, precision: str) -> None:
+    def __init__(self, factory: Callable[[], Callable[[Picture], Picture]], options: dict, precision: str,
+                 device: str = "auto") -> None:
         _one_thread()
-        set_precision(precision)  # the caller's choice (--precision), which an actor's process does not inherit
+        set_precision(precision)  # the caller's choices (--precision, --device), which an actor's process does not inherit
+        try:
+            set_device(device)
+        except runner.DeviceError:  # --device cuda, on a node without a GPU: its CPU
+            set_device("cpu")
         self.process = factory()
         self.options = options
 
@@ -107,7 +112,8 @@ def run(jobs: list[batch.Job], factory: Callable[[], Callable[[Picture], Picture
     say = report or (lambda message: print(message, file=sys.stderr))
     outcome = batch.Outcome()
     answers = _table([{"source": str(job.source), "target": str(job.target)} for job in jobs], _Images, workers,
-                     factory=factory, options=options, precision=runner.current_precision())
+                     factory=factory, options=options, precision=runner.current_precision(),
+                     device=runner.current_device_choice())
     for job, answer in zip(jobs, answers):
         outcome.add(job, str(answer["kind"]), str(answer["message"]))
         if answer["kind"] == "failed":

@@ -9,6 +9,8 @@ no seam to blend away.
 
 from __future__ import annotations
 
+import copy
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -40,6 +42,73 @@ def set_precision(precision: str) -> None:
 def current_precision() -> str:
     """The choice ``set_precision`` made (``auto`` until then)."""
     return _precision
+
+
+DEVICES = ("auto", "cpu", "cuda")
+CPU = torch.device("cpu")
+_device_choice = "auto"
+
+
+class DeviceError(ValueError):
+    """A device that this machine does not have (one line, for the command line)."""
+
+
+def set_device(device: str) -> None:
+    """Where the networks run from now on: ``auto`` (a CUDA GPU when PyTorch
+    sees one, else the CPU), ``cpu`` or ``cuda``.  DeviceError for ``cuda``
+    where PyTorch sees no CUDA GPU, ValueError for anything else."""
+    global _device_choice
+    if device not in DEVICES:
+        raise ValueError(f"device must be one of {', '.join(DEVICES)}, not {device!r}")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise DeviceError("--device cuda: PyTorch sees no CUDA GPU here (a CUDA build of torch and a driver are "
+                          "needed); use --device cpu")
+    _device_choice = device
+
+
+def current_device_choice() -> str:
+    """The choice ``set_device`` made (``auto`` until then)."""
+    return _device_choice
+
+
+def device() -> torch.device:
+    """The device the networks run on now (``set_device``)."""
+    if _device_choice == "cuda" or (_device_choice == "auto" and torch.cuda.is_available()):
+        return torch.device("cuda")
+    return CPU
+
+
+# Each network's copy on a GPU, made once: the zoo keeps the CPU one, which other threads may be using.
+_placed: "weakref.WeakKeyDictionary[nn.Module, dict[torch.device, nn.Module]]" = weakref.WeakKeyDictionary()
+
+
+def placed(module: nn.Module, where: torch.device | None = None) -> nn.Module:
+    """``module`` itself on the CPU; on another device (``where``, else
+    ``device()``), a copy of it there, made once and kept."""
+    where = device() if where is None else where
+    if where == CPU:
+        return module
+    first = next(module.parameters(), None)
+    if first is not None and first.device.type == where.type != "cpu":
+        return module  # already there (a wrapper of a placed network)
+    copies = _placed.setdefault(module, {})
+    if where not in copies:
+        with torch.inference_mode(False):
+            copies[where] = copy.deepcopy(module).to(where)
+    return copies[where]
+
+
+class OnDevice:
+    """A network called with CPU tensors that runs on another device: its
+    tensor arguments are moved there and what it returns is moved back."""
+
+    def __init__(self, module: nn.Module, where: torch.device) -> None:
+        self.module = placed(module, where)
+        self.where = where
+
+    def __call__(self, *args):
+        moved = [a.to(self.where, non_blocking=True) if isinstance(a, torch.Tensor) else a for a in args]
+        return self.module(*moved).cpu()
 
 
 def uses_bf16(model: str) -> bool:
@@ -132,7 +201,11 @@ def prepared(model: str, module: nn.Module, example: tuple[torch.Tensor, ...],
     (``variant`` names the wrapper, for example a fixed scale).  The function is
     ``module`` compiled by OpenVINO when ``openvino_choice`` says so, else
     ``module`` itself, with ``bf16`` telling whether PyTorch runs it under bf16
-    autocast (``uses_bf16``)."""
+    autocast (``uses_bf16``).  On a GPU (``device()``), the network runs
+    there in fp32, given and giving back CPU tensors."""
+    where = device()
+    if where != CPU:
+        return OnDevice(module, where), False
     choice = openvino_choice(model)
     if choice is not None:
         from pathlib import Path
@@ -181,7 +254,7 @@ def run_tiled(model: nn.Module, x: torch.Tensor, margin: int, tile: int | None =
         piece = run(x[(..., *part.cut())])
         if out is None:
             out = torch.empty((x.shape[0], piece.shape[1], height * scale, width * scale), dtype=piece.dtype,
-                              memory_format=_memory_format(x))
+                              device=piece.device, memory_format=_memory_format(x))
         out[(..., *part.centre(s))] = piece[(..., *part.kept(s))]
     assert out is not None
     return out

@@ -32,16 +32,17 @@ if os.environ.get("PIXRESCUE_TEST_IDENTITY") == "1":
 
 @pytest.fixture(autouse=True)
 def _threads_and_precision_restored():
-    """A test that sets torch's threads or the precision (a command run in-process with
-    --threads or --precision does) leaves them as they were for the next test."""
+    """A test that sets torch's threads, the precision or the device (a command run in-process
+    with --threads, --precision or --device does) leaves them as they were for the next test."""
     import torch
 
     from pixrescue import runner
 
-    threads, precision = torch.get_num_threads(), runner.current_precision()
+    threads, precision, device = torch.get_num_threads(), runner.current_precision(), runner.current_device_choice()
     yield
     torch.set_num_threads(threads)
     runner.set_precision(precision)
+    runner.set_device(device)
 
 
 @pytest.fixture(scope="session")

@@ -132,12 +132,15 @@ def embed(batch: torch.Tensor) -> dict[str, np.ndarray]:
     count = len(batch)
     padded = torch.zeros((-(-count // CHUNK) * CHUNK, 1, THUMBNAIL, THUMBNAIL), dtype=torch.float32)
     padded[:count] = batch
-    padded = padded.contiguous(memory_format=torch.channels_last)
+    from ..runner import device, placed
+
+    where = device()
+    padded = padded.contiguous(memory_format=torch.channels_last).to(where)
     result = {}
     for name, model in EMBEDDINGS.items():
-        network = _network(model)
+        network = placed(_network(model), where)
         parts = [network.embed(padded[i:i + CHUNK]) for i in range(0, len(padded), CHUNK)]
-        result[name] = torch.cat(parts)[:count].numpy().astype(np.float32)
+        result[name] = torch.cat(parts)[:count].cpu().numpy().astype(np.float32)
     return result
 
 

@@ -30,11 +30,11 @@ import torch
 from PIL import Image
 from torch.nn import functional as F
 
-from .. import zoo
+from .. import runner, zoo
 from ..imaging import ImageLoadError, Picture
 from ..imaging.io import DEFAULT_MAX_PIXELS, TEXT_KEY, check_output_size
 from ..imaging.tensors import from_rgb_batch, merge_alpha, round_to_8_bits, split_alpha, to_rgb_batch
-from ..runner import run_tiled, tiles
+from ..runner import placed, run_tiled, tiles
 
 MODELS = {2: "irn.x2", 4: "irn.x4"}
 JPEG_ROBUST_MODELS = {4: "irn.x4-jpeg"}
@@ -89,18 +89,22 @@ def shrink_frame(frame: Image.Image, model: str, tile: int | None = TILE, refine
     on tiles of ``refine_tile`` full-size pixels (None: the whole picture)."""
     scale = zoo.get_spec(model).scales[0]
     colour, alpha = split_alpha(frame)
+    where = runner.device()
     x = to_rgb_batch(colour)
     pad_h, pad_w = -x.shape[2] % scale, -x.shape[3] % scale
     if pad_h or pad_w:
         x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
-    network = zoo.load_model(model)
+    network = placed(zoo.load_model(model), where)
     size = (x.shape[3] // scale, x.shape[2] // scale)
+    bicubic = to_rgb_batch(from_rgb_batch(x, "RGB").resize(size, Image.BICUBIC)) if refine > 0 else None
+    x = x.to(where)
     with torch.inference_mode():
         small, _ = network(x, run=_tiled(network, tile))
-    if refine > 0:
-        bicubic = to_rgb_batch(from_rgb_batch(x, "RGB").resize(size, Image.BICUBIC))
-        small = refine_small(network, x, small.clone(), bicubic, refine, gray=colour.mode == "L", tile=refine_tile)
-    return merge_alpha(from_rgb_batch(small, colour.mode), None if alpha is None else alpha.resize(size, Image.BICUBIC))
+    if bicubic is not None:
+        small = refine_small(network, x, small.clone(), bicubic.to(where), refine, gray=colour.mode == "L",
+                             tile=refine_tile)
+    return merge_alpha(from_rgb_batch(small.cpu(), colour.mode),
+                       None if alpha is None else alpha.resize(size, Image.BICUBIC))
 
 
 def refine_small(network, x: torch.Tensor, small: torch.Tensor, bicubic: torch.Tensor, steps: int,
@@ -126,7 +130,7 @@ def _refine_region(network, x: torch.Tensor, small: torch.Tensor, bicubic: torch
     with torch.inference_mode(False), torch.enable_grad():
         x, bicubic = x.clone(), bicubic.clone()  # usable by autograd
         pixels = (small.mean(dim=1, keepdim=True) if gray else small).clone().requires_grad_(True)
-        z = torch.zeros((1, network.latent_channels(), small.shape[2], small.shape[3]))
+        z = torch.zeros((1, network.latent_channels(), small.shape[2], small.shape[3]), device=small.device)
         optimiser = torch.optim.Adam([pixels], lr=REFINE_LR)
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, steps)
         for _ in range(steps):
@@ -144,15 +148,18 @@ def _refine_region(network, x: torch.Tensor, small: torch.Tensor, bicubic: torch
 def expand_frame(small: Image.Image, model: str, size: tuple[int, int], seed: int = 0,
                  temperature: float = DEFAULT_TEMPERATURE, tile: int | None = TILE) -> Image.Image:
     """The full-size frame (``size`` = width, height) rebuilt from a small one."""
-    network = zoo.load_model(model)
+    where = runner.device()
+    network = placed(zoo.load_model(model), where)
     scale = zoo.get_spec(model).scales[0]
     colour, alpha = split_alpha(small)
     x = to_rgb_batch(colour)
     shape = (1, network.latent_channels(), x.shape[2], x.shape[3])
-    z = torch.randn(shape, generator=torch.Generator().manual_seed(seed)) * temperature
+    # Drawn on the CPU: the same seed gives the same picture on any device.
+    z = (torch.randn(shape, generator=torch.Generator().manual_seed(seed)) * temperature).to(where)
+    x = x.to(where)
     if network.receiver is not None:
         x = run_tiled(network.receive, x, margin=network.receiver.radius(), tile=tile)
-    big = network.inverse(x, z, run=_tiled(network, tile))[:, :, : size[1], : size[0]]
+    big = network.inverse(x, z, run=_tiled(network, tile))[:, :, : size[1], : size[0]].cpu()
     full = (x.shape[3] * scale, x.shape[2] * scale)
     return merge_alpha(from_rgb_batch(big, colour.mode),
                        None if alpha is None else alpha.resize(full, Image.BICUBIC).crop((0, 0, *size)))

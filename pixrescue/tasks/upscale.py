@@ -25,7 +25,7 @@ from ..imaging import Picture
 from ..imaging.io import DEFAULT_MAX_PIXELS, check_output_size
 from ..imaging.jpeg import JpegInfo
 from ..imaging.tensors import from_pixels, merge_alpha, split_alpha, to_pixels
-from ..runner import prepared, run_tiled
+from ..runner import placed, prepared, run_tiled
 from .restore import restore_frame
 
 SCALES = (2, 3, 4)
@@ -96,7 +96,8 @@ def enlarge_with_model(image: Image.Image, scale: int, model: str, tile: int | N
     x = network_input(image, spec, scale)
     if not spec.enlarged_input:
         network = network.to(memory_format=torch.channels_last)  # measured faster on CPU
-    call, bf16 = prepared(model, AtScale(network, scale), (torch.rand(1, x.shape[1], 64, 64),), f"x{scale}")
+    # The wrapper holds the network as placed on the device (a GPU copy is made once, not per call).
+    call, bf16 = prepared(model, AtScale(placed(network), scale), (torch.rand(1, x.shape[1], 64, 64),), f"x{scale}")
     if spec.enlarged_input:
         out = run_tiled(call, x, margin=spec.receptive_radius, tile=tile, bf16=bf16)
     else:
