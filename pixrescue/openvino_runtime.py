@@ -140,7 +140,7 @@ def compiled(name: str, weights: Path, variant: str, module: nn.Module, example:
         height, width = x.shape[-2:]
         padded = pad_to(x.float(), multiple)
         feeds = [padded.contiguous().numpy(), *(t.float().contiguous().numpy() for t in rest)]
-        out = torch.from_numpy(local.request.infer(feeds)[network.output(0)].copy())
+        out = torch.from_numpy(local.request.infer(feeds)[network.output(0)])  # infer() returns a copy already
         scale = out.shape[-1] // padded.shape[-1]
         return out[..., : height * scale, : width * scale]
 
