@@ -25,7 +25,8 @@ over the whole picture, mean over the pictures:
 size): how often the history estimate says "compressed harder before the last
 save" for single compressions at q10-q95 (false detections), and for the
 same-grid recipes whose first quality is at most 30 and last at least 75
-(detections), and the mean error of the estimated first quality; then the
+(detections), and the mean error of the estimated first quality, and for
+histories resized between a harsh save and a gentle one (``RESIZED``); then the
 same pixels kept without loss: how often the DCT histograms give a quality
 (``history.quantized_quality``), its error against the harshest compression,
 and how often ``fix`` would restore the picture (clean ones must be left
@@ -69,6 +70,10 @@ RECIPES = [
     ("q20 > x0.7 > q85", [("q", 20), ("resize", 0.7), ("q", 85)]),
     ("q30 > x0.5 > q75", [("q", 30), ("resize", 0.5), ("q", 75)]),
 ]
+
+
+# Resized between a harsh save and a gentle one (the detection table): (first quality, factor, last quality).
+RESIZED = [(first, factor, last) for first in (10, 20, 30) for factor in (0.5, 0.7, 0.9) for last in (75, 90)]
 
 
 def apply(clean: Image.Image, steps) -> tuple[Image.Image, Image.Image]:
@@ -169,6 +174,14 @@ def detection_table(pictures) -> None:
             total += 1
     print(f"| {len(pictures)} x {len(doubles)} | q10-30, then q75-95 on the same grid | {found}/{total} "
           f"({100 * found / total:.1f} %) | {np.mean(errors):.1f}, {max(errors)} |")
+    found, total = 0, 0
+    for first, factor, last in RESIZED:
+        for picture in pictures:
+            x, _ = apply(picture, [("q", first), ("resize", factor), ("q", last)])
+            found += not conditioning(MODEL, x.convert("RGB"), file_info(x)).project
+            total += 1
+    print(f"| {len(pictures)} x {len(RESIZED)} | q10-30, resized by 0.5-0.9, then q75 or q90 | {found}/{total} "
+          f"({100 * found / total:.1f} %) | |")
     print()
     print("The same pixels kept without loss (PNG: no tables; the DCT histograms read on the strongest grid):\n")
     print("| pictures | compressed | quality read | error of the quality read (mean, max) | told a quality |")

@@ -755,8 +755,9 @@ def similar(image, folder, db, k, method) -> None:
               help="With --plan: the campaign's whole time, loading and judging included.")
 @click.option("--weights-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="With --plan: where the shipped weights live (default: the package's weights folder).")
-@click.option("--only", type=click.Choice(["all", "estimator"]), default="all", show_default=True,
-              help="estimator: train only the blind model's quality estimator (start from --init).")
+@click.option("--only", type=click.Choice(["all", "estimator", "reshare"]), default="all", show_default=True,
+              help="estimator / reshare: train only the blind model's quality estimator / re-share detector "
+              "(start from --init).")
 @click.option("--guide-weight", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Rescaling models: weight of the pull of the small picture towards the bicubic downscale "
                    "(default: the task's, in the model card).")

@@ -75,23 +75,57 @@ def default_projection(model: str) -> bool:
     return bool(zoo.load_card(model).get("inference", {}).get("project", False))
 
 
+def _estimate_crops(image: Image.Image, phase: tuple[int, int]) -> torch.Tensor | None:
+    """Up to 16 crops of ``image`` on the 8x8 grid whose blocks start at ``phase``
+    (K, 3, S, S), or None when it is too small to judge."""
+    colour = split_alpha(image)[0]
+    dy, dx = phase
+    colour = colour.crop((dx, dy, colour.width, colour.height)) if phase != (0, 0) else colour
+    width, height = colour.size
+    side = min(_ESTIMATE_CROP, height // 8 * 8, width // 8 * 8)
+    if side < 16:
+        return None
+    tops = sorted({int(t) // 8 * 8 for t in np.linspace(0, height - side, _ESTIMATE_GRID)})
+    lefts = sorted({int(v) // 8 * 8 for v in np.linspace(0, width - side, _ESTIMATE_GRID)})
+    return torch.cat([to_rgb_batch(colour.crop((v, t, v + side, t + side))) for t in tops for v in lefts])
+
+
 @torch.inference_mode()
 def estimate_quality(model: str, image: Image.Image, phase: tuple[int, int] = (0, 0)) -> int:
     """The blind model's guess of the IJG quality (1-100) of the last JPEG
     compression ``image`` went through (100: never compressed).  Looks at up to
     16 crops on the 8x8 grid and takes the median."""
-    network = zoo.load_model(model)
-    colour = split_alpha(image)[0]
-    dy, dx = phase  # crops on the grid whose blocks start there
-    colour = colour.crop((dx, dy, colour.width, colour.height)) if phase != (0, 0) else colour
-    width, height = colour.size
-    side = min(_ESTIMATE_CROP, height // 8 * 8, width // 8 * 8)
-    if side < 16:
+    crops = _estimate_crops(image, phase)
+    if crops is None:
         return 100  # too small to judge
-    tops = sorted({int(t) // 8 * 8 for t in np.linspace(0, height - side, _ESTIMATE_GRID)})
-    lefts = sorted({int(v) // 8 * 8 for v in np.linspace(0, width - side, _ESTIMATE_GRID)})
-    crops = torch.cat([to_rgb_batch(colour.crop((v, t, v + side, t + side))) for t in tops for v in lefts])
-    return int(round(float(network.estimate_quality(crops).median()) * 100))
+    return int(round(float(zoo.load_model(model).estimate_quality(crops).median()) * 100))
+
+
+@torch.inference_mode()
+def harsher_before(model: str, image: Image.Image, phase: tuple[int, int], last: int) -> tuple[int, bool]:
+    """(the quality to tell the network, whether ``image`` was compressed harder
+    before its last save at quality ``last``) when nothing else shows it (the
+    crops of ``estimate_quality``).  Harsher before: the estimate is
+    ``RESHARED_MARGIN`` points harsher than ``last``, or the model's re-share
+    detector says so above the probability its card gives (``reshare.threshold``,
+    from its training); the quality told is then ``RESHARED_TELL_HARSHER`` below
+    the estimate, but not below ``RESHARED_TELL_FLOOR`` unless the estimate is.
+    Otherwise it is the estimate."""
+    crops = _estimate_crops(image, phase)
+    if crops is None:
+        return 100, False
+    network = zoo.load_model(model)
+    threshold = zoo.load_card(model).get("reshare", {}).get("threshold")
+    if threshold is None:
+        seen = int(round(float(network.estimate_quality(crops).median()) * 100))
+        detected = False
+    else:
+        estimate, logit = network.detect_reshare(crops[None], torch.tensor([last / 100.0]))
+        seen = int(round(float(estimate[0]) * 100))
+        detected = seen < last and float(torch.sigmoid(logit[0])) > threshold
+    if seen <= last - RESHARED_MARGIN or detected:
+        return min(seen, max(seen - RESHARED_TELL_HARSHER, RESHARED_TELL_FLOOR)), True
+    return seen, False
 
 
 def file_grid_phase(size: tuple[int, int], orientation: int) -> tuple[int, int]:
@@ -118,15 +152,23 @@ class Conditioning:
     why: str
 
 
-# A JPEG whose pixels look at least this many IJG quality points harsher than its own tables
-# (the blind model's estimator) is taken as compressed harder before a resize (which leaves no
+# ``harsher_before``: a JPEG whose pixels look at least this many IJG quality points harsher than
+# its own tables (the estimator) is taken as compressed harder before a resize (which leaves no
 # grid and no double quantization to measure).  Chosen on the dev sets: on 43 single JPEGs at
-# q50-q95 the estimator's gap to the file's quality reached 38 (median 12-22), on "q15, x0.9,
-# q90" it was 32-55 (median 46); 35 keeps false detections rare (benchmarks/reshared.py).
+# q50-q95 the estimator's gap to the file's quality reached 38 (median 12-22), on "q15, x0.9, q90"
+# it was 32-55 (median 46).  Alone it missed most of "q20, x0.7, q85" (gaps 21-43), which the
+# re-share detector finds; the detector alone missed one "q15, x0.9, q90" picture of nine that
+# the margin finds (benchmarks/reshared.py), so either one is enough.
 RESHARED_MARGIN = 35
-# A smaller gap (25, with the result projected into the file's intervals to bound the harm) gained
-# 0.2 dB on "q20, x0.7, q85" on the dev sets but lost 0.09-0.21 dB on single q75 and q90 JPEGs of
-# scikit-image's photographs, whose estimates run low: not used.
+# The estimator reads a resized history gentler than the quality the network gains most from
+# being told ("q15, x0.9, q90": estimates 37-54, best fixed setting 20).  Told the estimate minus
+# 0 / 10 / 20 points, the resized rows of benchmarks/reshared.py (9 dev pictures, JPEG) came
+# within -0.23 / -0.13 / -0.13 dB of their best fixed setting at the worst; 10 risks less on a
+# single save taken for a re-shared one.  A harsh reading needs no such help: pixels that kept
+# their blocks are read within a few points ("q15, q75, q90" read 15, when the histograms missed
+# it), so the quality told goes no lower than RESHARED_TELL_FLOOR unless the estimate does.
+RESHARED_TELL_HARSHER = 10
+RESHARED_TELL_FLOOR = 20
 
 
 def conditioning(model: str, colour: Image.Image, jpeg: JpegInfo | None = None, strength: int | None = None,
@@ -136,12 +178,13 @@ def conditioning(model: str, colour: Image.Image, jpeg: JpegInfo | None = None, 
     ``strength`` decides alone.  A JPEG is told the harshest compression its
     pixels show: an earlier, coarser one on the same grid (``jpeg.history``,
     the DCT histograms), on a shifted grid (``history.shifted_grid``) or
-    after a resize (the estimator sees blocks harsher than the file's tables),
-    else its own tables, whose intervals the result may then be projected
-    into.  Another picture is told the quality its DCT histograms show on the
-    strongest grid (``history.quantized_quality``; the estimator's when that is
-    harsher by ``RESHARED_MARGIN``), else the estimator's quality, or is left
-    alone when it shows no compression."""
+    after a resize (``harsher_before``: the re-share detector; then the
+    estimator's quality), else its own tables, whose intervals the result may
+    then be projected into.  Another picture is told the quality its DCT
+    histograms show on the strongest grid (``history.quantized_quality``; the
+    estimator's when ``harsher_before`` says the pixels were compressed harder
+    before), else the estimator's quality, or is left alone when it shows no
+    compression."""
     if strength is not None:
         return Conditioning(ijg_tables(strength), True, f"told quality {strength} (--strength)")
     own = file_grid_phase(colour.size, orientation) if jpeg is not None else (0, 0)
@@ -165,8 +208,8 @@ def conditioning(model: str, colour: Image.Image, jpeg: JpegInfo | None = None, 
             if before is not None:
                 evidence.append((before, where.strip()))
         if not evidence:
-            seen = estimate_quality(model, colour, phase)
-            if seen <= jpeg.quality - RESHARED_MARGIN:
+            seen, harsher = harsher_before(model, colour, phase, jpeg.quality)
+            if harsher:
                 evidence.append((seen, f"in its pixels{where}"))
         evidence = [(quality, how) for quality, how in evidence if quality < jpeg.quality]
         if evidence:
@@ -174,16 +217,18 @@ def conditioning(model: str, colour: Image.Image, jpeg: JpegInfo | None = None, 
             return Conditioning(ijg_tables(quality), False, f"compressed at about quality {quality} ({how}) before "
                                 f"its last save at {jpeg.quality}")
         return Conditioning(tables, orientation in range(1, 9), f"its own tables (quality {jpeg.quality})")
-    quality = estimate_quality(model, colour, phase)
     # The DCT histograms of a decoded JPEG kept without loss show its harshest quantization exactly
-    # (the estimator is off by several quality points, and takes a gentle one for a clean picture);
-    # a resize after it leaves only the estimator.
+    # (the estimator is off by several quality points, and takes a gentle one for a clean picture),
+    # unless a resize came before that save: then the re-share detector decides, as for a JPEG file.
     read = quantized_quality(colour, phase, SHIFTED_DETECT if shifted else DETECT)
-    if read is not None and quality > read - RESHARED_MARGIN:
-        return Conditioning(ijg_tables(read), False, f"its DCT coefficients show JPEG quality {read}{where}")
     if read is not None:
-        return Conditioning(ijg_tables(quality), False, f"estimated quality {quality}{where}, harsher than the "
+        quality, harsher = harsher_before(model, colour, phase, read)
+        if not harsher:
+            return Conditioning(ijg_tables(read), False, f"its DCT coefficients show JPEG quality {read}{where}")
+        return Conditioning(ijg_tables(quality), False, f"compressed at about quality {quality}{where} before the "
                                                         f"JPEG quality {read} its DCT coefficients show")
+    quality = estimate_quality(model, colour, phase)
+    # A resize after the last save leaves only the estimator.
     grid = grid_strength(colour)
     if quality >= UNTOUCHED_FROM and grid < GRID_EVIDENCE and not shifted:
         return Conditioning(None, False, f"no sign of JPEG compression (estimated quality {quality}, 8x8 grid "

@@ -98,6 +98,54 @@ def share_chain(clean: Image.Image, patch: int, rng: np.random.Generator) -> Sam
     return Sample(degraded, target, tables, float(harshest))
 
 
+@dataclass(frozen=True)
+class ReshareCase:
+    crops: np.ndarray  # K x side x side x 3 uint8 crops of the picture, on the last save's 8x8 grid
+    last: int  # the last save's IJG quality
+    harsher_before: bool  # compressed at least HARSHER_BY quality points harder before the last save
+
+
+HARSHER_BY = 25
+
+
+def reshare_case(clean: Image.Image, side: int, crops: int, rng: np.random.Generator) -> ReshareCase:
+    """A JPEG history for the re-share detector (``nets/qgunet.py: ReshareDetector``),
+    seen as ``fix`` sees a picture: ``crops`` crops of ``side`` pixels on its last
+    grid.  Half of them were harsher before, with nothing but the last save's grid
+    left: a harsh save (quality 5-40), a resize by 0.5-0.95 (most of them) or a
+    shifted grid, then one or two saves at least HARSHER_BY points gentler.  The
+    other half: a single save at 30-95 (a third of them of a picture enlarged
+    first, smoother than most photographs), or an earlier save no harsher than
+    the last.  ``clean`` must be at least 2 * side on each side."""
+    subsampling = 2 if rng.random() < 0.7 else 0
+    x = _random_crop(clean, 2 * side + 16, rng).convert("RGB")
+    harsh = rng.random() < 0.5
+    if harsh:
+        first = int(rng.integers(5, 41))
+        last = int(rng.integers(max(first + HARSHER_BY, 60), 96))
+    else:
+        last = int(rng.integers(30, 96)) if rng.random() < 0.3 else int(rng.integers(60, 96))
+        first = int(rng.integers(max(last - 5, 30), 101)) if rng.random() < 0.3 else 100
+    if first == 100 and rng.random() < 0.33:  # a picture enlarged before its only save
+        x = _resize(x.crop((0, 0, side + 16, side + 16)), float(rng.uniform(1.3, 2.2)))
+    elif first < 100:
+        x, _ = jpeg_round_trip(x, first, subsampling)
+        factor = float(rng.uniform(0.5, 0.95)) if rng.random() < 0.8 else 1.0
+        if factor != 1.0:
+            x = _resize(x, max(factor, (side + 16) / min(x.size)))
+        else:  # re-cropped: the grid moves
+            dx, dy = (int(v) for v in rng.integers(1, 8, size=2))
+            x = x.crop((dx, dy, x.width, x.height))
+    for _ in range(int(rng.integers(1, 3)) if harsh else 1):
+        x, _ = jpeg_round_trip(x, last, subsampling)
+    cut = []
+    for _ in range(crops):
+        top = 16 * int(rng.integers(0, (x.height - side) // 16 + 1))
+        left = 16 * int(rng.integers(0, (x.width - side) // 16 + 1))
+        cut.append(np.asarray(x.crop((left, top, left + side, top + side)).convert("RGB")))
+    return ReshareCase(np.stack(cut), last, harsh)
+
+
 def _random_crop(image: Image.Image, side: int, rng: np.random.Generator) -> Image.Image:
     side_w, side_h = min(side, image.width), min(side, image.height)
     left = int(rng.integers(0, image.width - side_w + 1))

@@ -8,8 +8,9 @@ from skimage import data
 import pixrescue
 from helpers import psnr
 from pixrescue.imaging.history import double_quantization, quantized_quality, shifted_grid
-from pixrescue.imaging.jpeg import ijg_tables, reopened
-from pixrescue.tasks.restore import conditioning, estimate_quality
+from pixrescue.imaging.jpeg import ijg_tables, read_info, reopened
+from pixrescue.tasks.restore import (RESHARED_MARGIN, RESHARED_TELL_FLOOR, RESHARED_TELL_HARSHER, conditioning,
+                                     estimate_quality, harsher_before)
 
 
 @pytest.fixture(scope="module")
@@ -106,3 +107,55 @@ def test_a_png_of_a_harsh_jpeg_is_restored_better_than_its_estimate_alone(astron
     png = reopened(astronaut, 20).convert("RGB")
     estimated = pixrescue.restore(png, strength=estimate_quality("qgunet.jpeg-blind", png))
     assert psnr(reference, pixrescue.restore(png)) >= psnr(reference, estimated) + 0.1
+
+
+@pytest.mark.parametrize("quality", [60, 75, 90, 95])
+def test_the_reshare_detector_leaves_single_saves_to_their_own_tables(astronaut, quality):
+    single = reopened(astronaut, quality).convert("RGB")
+    seen, harsher = harsher_before("qgunet.jpeg-blind", single, (0, 0), quality)
+    assert not harsher, (quality, seen)
+
+
+def test_the_reshare_detector_finds_a_harsh_save_before_a_resize(astronaut):
+    """Resized between its saves, a picture keeps neither its first grid nor its first
+    quantization: only the detector sees that the blocks came from a harsher save."""
+    small = reopened(astronaut, 15).convert("RGB").resize((358, 358), Image.BICUBIC)
+    reshared = reopened(small, 85)
+    seen, harsher = harsher_before("qgunet.jpeg-blind", reshared.convert("RGB"), (0, 0), 85)
+    assert harsher and seen < 85
+    told = conditioning("qgunet.jpeg-blind", reshared.convert("RGB"), read_info(reshared))
+    assert not told.project and "in its pixels" in told.why
+
+
+def test_a_model_without_a_calibrated_detector_takes_a_much_harsher_estimate(astronaut, monkeypatch):
+    from pixrescue import zoo
+
+    card = {k: v for k, v in zoo.load_card("qgunet.jpeg-blind").items() if k != "reshare"}
+    monkeypatch.setattr(zoo, "load_card", lambda name: card)
+    for picture, last in ((reopened(astronaut, 90).convert("RGB"), 90),
+                          (reopened(astronaut, 20).convert("RGB"), 90)):
+        told, harsher = harsher_before("qgunet.jpeg-blind", picture, (0, 0), last)
+        seen = estimate_quality("qgunet.jpeg-blind", picture)
+        assert harsher == (seen <= last - RESHARED_MARGIN)
+        assert told == (min(seen, max(seen - RESHARED_TELL_HARSHER, RESHARED_TELL_FLOOR)) if harsher else seen)
+    assert harsher  # a q20 picture claimed as a q90 file: 70 points apart
+
+
+def test_weights_written_before_the_detector_still_load_and_use_the_margin(tmp_path, astronaut):
+    import json
+
+    from safetensors.torch import load_file, save_file
+
+    from pixrescue import zoo
+
+    shipped = zoo.weights_path("qgunet.jpeg-blind")
+    older = tmp_path / "qgunet.jpeg-blind.safetensors"
+    save_file({k: v for k, v in load_file(str(shipped)).items() if not k.startswith("reshare.")}, str(older))
+    card = {k: v for k, v in zoo.load_card("qgunet.jpeg-blind").items() if k != "reshare"}
+    older.with_suffix(".json").write_text(json.dumps(card))
+    picture = reopened(astronaut, 20).convert("RGB")
+    told, harsher = harsher_before(str(older), picture, (0, 0), 90)
+    seen = estimate_quality(str(older), picture)
+    assert harsher and told == min(seen, max(seen - RESHARED_TELL_HARSHER, RESHARED_TELL_FLOOR))
+    assert np.array_equal(np.asarray(pixrescue.restore(picture, model=str(older), strength=30)),
+                          np.asarray(pixrescue.restore(picture, strength=30)))

@@ -215,6 +215,31 @@ def test_only_estimator_trains_the_blind_models_estimator_alone_from_a_fresh_sta
     assert result.exit_code == 2 and "blind JPEG model" in result.output
 
 
+def test_only_reshare_trains_the_detector_alone_and_calibrates_it_in_the_card(tmp_path):
+    make_folder(tmp_path / "clean")
+    from pixrescue.zoo import weights_path
+
+    init = weights_path("qgunet.jpeg-blind")
+    result = CliRunner().invoke(main, [
+        "train", "qgunet.jpeg-blind", "--data", str(tmp_path / "clean"), "--out", str(tmp_path / "out"),
+        "--run-dir", str(tmp_path / "run"), "--batch", "4", "--patch", "32", "--steps", "2", "--val-every", "2",
+        "--max-side", "0", "--threads", "1", "--workers", "0", "--only", "reshare", "--init", str(init)])
+    assert result.exit_code == 0, result.output
+    assert "starting fresh: reshare." in result.output
+    before, after = load_file(str(init)), load_file(str(tmp_path / "out" / "qgunet.jpeg-blind.safetensors"))
+    detector = {k for k in after if k.startswith("reshare.")}
+    assert detector
+    assert all(torch.equal(after[k], before[k]) for k in after if k not in detector)  # estimator and restorer frozen
+    assert not any(torch.equal(after[k], before[k]) for k in detector if k.endswith("weight"))
+    card = json.loads((tmp_path / "out" / "qgunet.jpeg-blind.json").read_text())
+    calibration = card["reshare"]
+    assert 0 < calibration["threshold"] < 1 and calibration["cases"] > 0
+    from pixrescue.training.recipes.jpeg import RESHARE_FALSE_DETECTIONS
+
+    assert calibration["false_detections"] <= RESHARE_FALSE_DETECTIONS + 1 / calibration["cases"]
+    assert card["validation"]["reshare_threshold"] == calibration["threshold"]
+
+
 def test_a_config_carries_its_recipes_options_and_no_others():
     from pixrescue.training.recipes.jpeg import SeedJpegConfig
     from pixrescue.training.recipes.rescaling import RescalingConfig
