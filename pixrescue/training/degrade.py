@@ -116,7 +116,7 @@ def reshare_case(clean: Image.Image, side: int, crops: int, rng: np.random.Gener
     shifted grid, then one or two saves at least HARSHER_BY points gentler.  The
     other half: a single save at 30-95 (a third of them of a picture enlarged
     first, smoother than most photographs), or an earlier save no harsher than
-    the last.  ``clean`` must be at least 2 * side on each side."""
+    the last.  ``clean`` must be at least 2 * side + 16 pixels on each side."""
     subsampling = 2 if rng.random() < 0.7 else 0
     x = _random_crop(clean, 2 * side + 16, rng).convert("RGB")
     harsh = rng.random() < 0.5
