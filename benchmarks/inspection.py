@@ -1,6 +1,7 @@
 """How well `pixrescue inspect` reads a picture without tables, and calls it blurred.
 
     python benchmarks/inspection.py [--data ../shared/data/dev] [--images 8] [--qualities 10 20 ... 90]
+                                     [--tables quality blur]
 
 Protocol.  The colour dev sets Kodak24, McMaster and CBSD68: the first
 ``--images`` pictures of each (sorted by name; 0: all), whole.
@@ -14,8 +15,11 @@ Protocol.  The colour dev sets Kodak24, McMaster and CBSD68: the first
   truth (the target: at least 90 %), the share of DCT readings, the mean
   absolute error, and the estimator alone for comparison.
 - Blur: every picture sharp, and blurred with a Gaussian of sigma 1 and 2
-  (each RGB channel, scipy.ndimage); the share called blurred (on the sharp
-  ones: false positives).
+  (each RGB channel, scipy.ndimage); the share below the sharpness line,
+  and the share ``inspect`` calls blurred (below the line, or between it and
+  ``CHECKED_BELOW`` and changed by the deblurring network by more than
+  ``CHANGED_ABOVE`` times its fine detail: ``tasks.inspect.blur_check``);
+  on the sharp pictures, false positives.
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ from scipy.ndimage import gaussian_filter
 
 import pixrescue
 from pixrescue.imaging.jpeg import compress
-from pixrescue.tasks.inspect import BLURRED_BELOW, luma_of, sharpness
+from pixrescue import zoo
+from pixrescue.tasks.inspect import BLURRED_BELOW, blur_check
 
 SETS = ("Kodak24", "McMaster", "CBSD68")
 TOLERANCE = 5
@@ -74,13 +79,16 @@ def quality_table(pictures: list[Image.Image], qualities: list[int]) -> None:
 
 
 def blur_table(pictures: list[Image.Image]) -> None:
-    print(f"\n| pictures | called blurred (sharpness < {BLURRED_BELOW}) | sharpness: min | median | max |")
-    print("|---|---:|---:|---:|---:|")
+    print(f"\n| pictures | sharpness < {BLURRED_BELOW} | called blurred by inspect | sharpness: min | median | max |")
+    print("|---|---:|---:|---:|---:|---:|")
+    model = zoo.DEFAULT_MODEL["deblur"]
     for label, sigma in (("sharp (false positives)", 0), ("Gaussian sigma 1", 1), ("Gaussian sigma 2", 2)):
-        found = [sharpness(luma_of(blurred(p, sigma) if sigma else p)) for p in pictures]  # None: no detail
-        called = np.mean([value is not None and value < BLURRED_BELOW for value in found])
-        values = np.array([value for value in found if value is not None])
-        print(f"| {label} | {called:.0%} | {values.min():.3f} | {np.median(values):.3f} "
+        checks = [blur_check(picture, picture, model)[:2] for picture in
+                  (blurred(p, sigma) if sigma else p for p in pictures)]
+        below = np.mean([value is not None and value < BLURRED_BELOW for value, _ in checks])  # None: no detail
+        called = np.mean([verdict for _, verdict in checks])
+        values = np.array([value for value, _ in checks if value is not None])
+        print(f"| {label} | {below:.0%} | {called:.0%} | {values.min():.3f} | {np.median(values):.3f} "
               f"| {values.max():.3f} |", flush=True)
 
 
@@ -89,13 +97,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[1] / ".." / "shared/data/dev")
     parser.add_argument("--images", type=int, default=8, help="pictures per set (0: all)")
     parser.add_argument("--qualities", type=int, nargs="+", default=list(range(10, 100, 10)))
+    parser.add_argument("--tables", nargs="+", choices=("quality", "blur"), default=["quality", "blur"])
     args = parser.parse_args(argv)
     print(__doc__)
     pictures = load_pictures(args.data, args.images)
     print(f"{len(pictures)} pictures ({args.images or 'all'} per set of {', '.join(SETS)})")
     start = time.time()
-    quality_table(pictures, args.qualities)
-    blur_table(pictures)
+    if "quality" in args.tables:
+        quality_table(pictures, args.qualities)
+    if "blur" in args.tables:
+        blur_table(pictures)
     print(f"\n({time.time() - start:.0f} s)")
 
 

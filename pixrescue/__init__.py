@@ -330,7 +330,8 @@ def inspect(image: Image.Image | Picture | str | os.PathLike) -> Inspection:
     if not isinstance(image, (Picture, str, os.PathLike)):  # a PIL image: what its file said
         picture = replace(picture, format=image.format, jpeg=_source(image)[1],
                           icc_profile=image.info.get("icc_profile") or None)
-    return inspect_picture(picture, zoo.DEFAULT_MODEL["jpeg"], zoo.DEFAULT_MODEL["quality"])
+    return inspect_picture(picture, zoo.DEFAULT_MODEL["jpeg"], zoo.DEFAULT_MODEL["quality"],
+                           zoo.DEFAULT_MODEL["deblur"])
 
 
 def quality_score(image: Image.Image | Picture | str | os.PathLike) -> float:

@@ -9,8 +9,10 @@ enlarged last, so that the upscaler magnifies neither blocks nor blur.
 - ``fix``: when ``fix`` would tell the network a compression (the picture
   shows JPEG artifacts: ``Inspection.fix_quality`` or tables), with the
   default model and options;
-- ``deblur``: when the first frame's sharpness (deblocked, when it needs
-  ``fix``) is below ``inspect.BLURRED_BELOW``;
+- ``deblur``: when the first frame (deblocked, when it needs ``fix``) is
+  called blurred by ``inspect.blur_check``: its sharpness is below
+  ``BLURRED_BELOW``, or below ``CHECKED_BELOW`` and the deblurring network
+  changes the picture as it came by more than it changes a sharp one;
 - ``upscale xN``: when a minimum size is asked and the picture is smaller:
   the smallest N of 2, 3, 4 that reaches it (4 when none does).
 
@@ -22,8 +24,8 @@ from __future__ import annotations
 from .. import zoo
 from ..imaging import Picture
 from ..imaging.tensors import split_alpha
-from .deblur import deblur_picture
-from .inspect import BLURRED_BELOW, luma_of, sharpness
+from .deblur import deblur_frame
+from .inspect import blur_check
 from .restore import conditioning, restore_picture
 from .upscale import upscale_picture
 
@@ -37,9 +39,15 @@ def upscale_factor(size: tuple[int, int], min_size: tuple[int, int] | None) -> i
     return next((n for n in (2, 3, 4) if n >= need - 1e-9), 4) if need > 1 else None
 
 
-def is_blurred(picture: Picture) -> bool:
-    sharp = sharpness(luma_of(split_alpha(picture.image)[0]))
-    return sharp is not None and sharp < BLURRED_BELOW
+def deblurred_if_blurred(judged: Picture, source: Picture) -> Picture | None:
+    """``source`` with every frame deblurred when ``judged`` (``source`` or its
+    deblocked version) is called blurred, else None; the first frame the check
+    deblurred is kept, not computed twice."""
+    model = zoo.DEFAULT_MODEL["deblur"]
+    _, blurred, first = blur_check(judged.frames[0], source.frames[0], model)
+    if not blurred:
+        return None
+    return source.with_frames([first, *(deblur_frame(frame, model) for frame in source.frames[1:])])
 
 
 def auto_picture(picture: Picture, min_size: tuple[int, int] | None = None,
@@ -50,16 +58,18 @@ def auto_picture(picture: Picture, min_size: tuple[int, int] | None = None,
     model = zoo.DEFAULT_MODEL["jpeg"]
     told = conditioning(model, split_alpha(picture.image)[0], picture.jpeg, None, picture.orientation)
     if told.tables is None:
-        if is_blurred(picture):
-            picture = deblur_picture(picture, zoo.DEFAULT_MODEL["deblur"])
+        deblurred = deblurred_if_blurred(picture, picture)
+        if deblurred is not None:
+            picture = deblurred
             steps.append("deblur")
     else:
         fixed = restore_picture(picture, model)
-        if is_blurred(fixed):
+        deblurred = deblurred_if_blurred(fixed, picture)
+        if deblurred is not None:
             # Blur is judged on the deblocked picture; removed, it is removed first, from the
             # picture as it came: deblurring then fixing measured 0.1-0.2 dB better than the
             # other order on blurred pictures, JPEG or not (benchmarks/auto.py).
-            picture = restore_picture(deblur_picture(picture, zoo.DEFAULT_MODEL["deblur"]), model)
+            picture = restore_picture(deblurred, model)
             steps += ["deblur", "fix"]
         else:
             picture = fixed

@@ -68,6 +68,23 @@ def test_a_gaussian_blurred_photograph_is_called_blurred_and_the_sharp_one_not(a
     assert "deblur" in soft.recommendations and "deblur" not in sharp.recommendations
 
 
+def test_between_the_lines_the_deblurring_network_decides(astronaut):
+    # A photograph with 5 px of camera motion that sharpness alone passes for sharp (above the
+    # 0.1 line, as some sharp photographs are below 0.3): the network changes it far more than
+    # its fine detail, which it does not do to a sharp photograph in the same band.
+    from pixrescue.tasks.inspect import BLURRED_BELOW, CHECKED_BELOW
+    from pixrescue.training.blur import blur, motion_kernel
+
+    rocket = data.rocket()
+    pixels = blur(rocket.astype(np.float64), motion_kernel(5, np.random.default_rng(1)))
+    pixels += np.random.default_rng(0).normal(0, 1, rocket.shape)
+    shaken = pixrescue.inspect(Image.fromarray(np.clip(np.rint(pixels), 0, 255).astype(np.uint8)))
+    sharp = pixrescue.inspect(astronaut)
+    assert BLURRED_BELOW < shaken.sharpness < CHECKED_BELOW and BLURRED_BELOW < sharp.sharpness < CHECKED_BELOW
+    assert shaken.blurred and "deblur" in shaken.recommendations
+    assert not sharp.blurred and "deblur" not in sharp.recommendations
+
+
 def test_a_flat_picture_is_not_called_blurred():
     found = pixrescue.inspect(Image.new("RGB", (600, 600), (40, 90, 200)))
     assert found.sharpness is None and not found.blurred and "deblur" not in found.recommendations
