@@ -41,13 +41,15 @@ def upscale_factor(size: tuple[int, int], min_size: tuple[int, int] | None) -> i
 
 def deblurred_if_blurred(judged: Picture, source: Picture) -> Picture | None:
     """``source`` with every frame deblurred when ``judged`` (``source`` or its
-    deblocked version) is called blurred, else None; the first frame the check
-    deblurred is kept, not computed twice."""
+    deblocked version) is called blurred, else None; a first frame the check
+    deblurred whole is kept, not computed twice."""
     model = zoo.DEFAULT_MODEL["deblur"]
     _, blurred, first = blur_check(judged.frames[0], source.frames[0], model)
     if not blurred:
         return None
-    return source.with_frames([first, *(deblur_frame(frame, model) for frame in source.frames[1:])])
+    frames = source.frames
+    return source.with_frames([first if first is not None else deblur_frame(frames[0], model),
+                               *(deblur_frame(frame, model) for frame in frames[1:])])
 
 
 def auto_picture(picture: Picture, min_size: tuple[int, int] | None = None,

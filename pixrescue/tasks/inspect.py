@@ -43,6 +43,7 @@ BLURRED_BELOW = 0.1
 # +1.57 (+1.60), deblurring no clean or JPEG case.
 CHECKED_BELOW = 0.3
 CHANGED_ABOVE = 1.2
+CHECK_SIDE = 768  # the deblurring network is tried on the picture's centre, at most this side
 _FINE, _COARSE = 1.0, 4.0
 _MIN_DETAIL = 0.5
 
@@ -102,10 +103,13 @@ def sharpness(luma: np.ndarray) -> float | None:
 def blur_check(judged: Image.Image, source: Image.Image, deblur_model: str
                ) -> tuple[float | None, bool, Image.Image | None]:
     """(the sharpness of ``judged``, whether it is called blurred, ``source``
-    deblurred by ``deblur_model`` when the check computed it, else None).
+    deblurred by ``deblur_model`` when the check computed all of it, else None).
     ``judged`` is the frame whose blur is judged (``source`` itself, or its
     deblocked version: block edges pass for detail); ``source`` is the frame
-    the deblurring network is tried on when sharpness alone cannot decide."""
+    the deblurring network is tried on when sharpness alone cannot decide: its
+    centre, at most CHECK_SIDE pixels a side (the ratio is a mean, which a
+    large crop estimates; a 24-megapixel photograph is not deblurred whole to
+    be inspected)."""
     from scipy.ndimage import gaussian_filter
 
     from .deblur import deblur_frame
@@ -113,13 +117,16 @@ def blur_check(judged: Image.Image, source: Image.Image, deblur_model: str
     sharp = sharpness(luma_of(split_alpha(judged)[0]))
     if sharp is None or sharp >= CHECKED_BELOW:
         return sharp, False, None
-    deblurred = deblur_frame(source, deblur_model)
     if sharp < BLURRED_BELOW:
-        return sharp, True, deblurred
-    before, after = (luma_of(split_alpha(frame)[0]) for frame in (source, deblurred))
+        return sharp, True, None
+    width, height = source.size
+    left, top = max(0, (width - CHECK_SIDE) // 2), max(0, (height - CHECK_SIDE) // 2)
+    piece = source.crop((left, top, min(width, left + CHECK_SIDE), min(height, top + CHECK_SIDE)))
+    deblurred = deblur_frame(piece, deblur_model)
+    before, after = (luma_of(split_alpha(frame)[0]) for frame in (piece, deblurred))
     detail = float(np.mean((before - gaussian_filter(before, _FINE)) ** 2))
     change = float(np.mean((after - before) ** 2))
-    return sharp, change > CHANGED_ABOVE * detail, deblurred
+    return sharp, change > CHANGED_ABOVE * detail, deblurred if piece.size == source.size else None
 
 
 def noise_level(luma: np.ndarray) -> float:
