@@ -19,7 +19,15 @@ PSNR over the whole image against the clean original.  Curves:
 - medium refiner, codes withheld: the medium model's refiner given the same
   symbol in every block (the picture's commonest), at the JPEG's rate: how
   much of the gain over the blind fix is the second network's own, and how
-  much the side information's.
+  much the side information's;
+- oracle block scale: the blind fix's correction (its output less the
+  decoded JPEG) scaled in each 16x16 block by whichever of 16 factors
+  (0 to 1.875 by eighths, 1 among them) brings the block closest to the clean image, chosen with the clean
+  image in hand, at the JPEG's rate plus 4 uncoded bits a block (the most the
+  16-way code can cost).  Not a product path: what a code of this size is
+  worth when it tells the receiver how strongly to apply the blind model in
+  each block, chosen perfectly (the learned codes may describe other
+  things, but have to be learned).
 
 BD-rate (Bjontegaard): log10 of the rate fitted by a cubic polynomial of the
 PSNR for each curve, the difference integrated over the PSNR range both
@@ -71,6 +79,28 @@ def decoded(data: bytes) -> tuple[Image.Image, object]:
         return opened.convert("RGB"), read_info(opened)
 
 
+ORACLE = "oracle block scale"
+ORACLE_LEVELS = np.arange(16) / 8  # 0 to 1.875: 1 (the blind fix itself) among them
+
+
+def best_block_scale(clean: np.ndarray, decoded: np.ndarray, fixed: np.ndarray, block: int = 16) -> np.ndarray:
+    """``decoded`` plus the blind correction ``fixed - decoded`` scaled per ``block`` x ``block``
+    block by the factor of ``ORACLE_LEVELS`` with the least squared error against ``clean``."""
+    c, d, f = (np.asarray(a, np.float64) for a in (clean, decoded, fixed))
+    height, width = c.shape[:2]
+    columns = -(-width // block)
+    count = -(-height // block) * columns
+    ids = ((np.arange(height) // block)[:, None] * columns + (np.arange(width) // block)[None, :]).ravel()
+    error, correction = d - c, f - d
+    ee = np.bincount(ids, (error**2).sum(-1).ravel(), count)
+    ec = np.bincount(ids, (error * correction).sum(-1).ravel(), count)
+    cc = np.bincount(ids, (correction**2).sum(-1).ravel(), count)
+    levels = ORACLE_LEVELS[:, None]
+    scale = ORACLE_LEVELS[np.argmin(ee + 2 * levels * ec + levels**2 * cc, axis=0)]
+    out = d + scale[ids].reshape(height, width)[..., None] * correction
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
 def measure(image: Image.Image, quality: int, rates: list[str]) -> dict[str, tuple[float, float, float]]:
     """curve -> (bits per pixel of the file, PSNR, side-information share) for one image."""
     clean = np.asarray(image)
@@ -82,6 +112,10 @@ def measure(image: Image.Image, quality: int, rates: list[str]) -> dict[str, tup
     out["JPEG"] = (8 * len(plain) / pixels, psnr(clean, np.asarray(frame)), 0.0)
     fixed = restore_frame(frame, BLIND, jpeg=info)  # fix's default path for this file
     out["JPEG + blind fix"] = (8 * len(plain) / pixels, psnr(clean, np.asarray(fixed)), 0.0)
+    oracle_bytes = -(-image.width // 16) * -(-image.height // 16) * 4 / 8
+    out[ORACLE] = ((8 * len(plain) + 8 * oracle_bytes) / pixels,
+                   psnr(clean, best_block_scale(clean, np.asarray(frame), np.asarray(fixed))),
+                   oracle_bytes / (len(plain) + oracle_bytes))
     blind = blind_pixels(BLIND, frame, info.quantization)
     for rate, data in files.items():
         record = container.parse(container.side_info_datas(data))
