@@ -23,7 +23,9 @@ Protocol:
   on Kodak24 (colour models) or BSD68 (grayscale models) at qualities 10 and
   30, PSNR against the clean picture; deblurring of a Gaussian blur (sigma
   1.5) on Kodak24; upscaling of the bicubically reduced Set5 + Set14 at each
-  of the model's scales, PSNR on RGB.  The change of the mean PSNR, and the
+  of the model's scales, PSNR on RGB; for the side-information refiners
+  (PyTorch bf16 only), Kodak24 written by ``pixrescue compress`` at
+  qualities 10 and 30 and restored with its side information.  The change of the mean PSNR, and the
   largest change of any pixel of the network's output (levels of 255; before
   the quantization projection, which is the same function of either output)
   on a 256x256 crop of scikit-image's astronaut.
@@ -75,6 +77,9 @@ from pixrescue.training.metrics import psnr
 TOLERANCE_DB = 0.02
 TOLERANCE_LEVELS = 1
 TASKS = ("jpeg", "deblur", "upscale")
+# The side-information refiners are judged in the bf16 table only, for PyTorch's bf16 autocast (their
+# networks take a picture, the blind model's output and the codes: neither timed alone here nor converted).
+SIDE_TASK = "side-info"
 
 
 def shipped_models(chosen: list[str] | None) -> list[str]:
@@ -305,6 +310,8 @@ def task_outputs(name: str, args) -> tuple[list[tuple[np.ndarray, object]], Call
     function, and the network's own output (for JPEG removal: before the
     projection, whose colour round trip can turn a one-level change into two)."""
     spec = zoo.get_spec(name)
+    if spec.task == SIDE_TASK:
+        return side_info_outputs(name, args)
     pairs = []
     if spec.task == "jpeg":
         gray = spec.colour == "gray"
@@ -327,8 +334,44 @@ def task_outputs(name: str, args) -> tuple[list[tuple[np.ndarray, object]], Call
     return pairs, job, job
 
 
+def side_info_outputs(name: str, args) -> tuple[list[tuple[np.ndarray, object]], Callable, Callable]:
+    """task_outputs for a side-information model: Kodak24 pictures written by ``compress`` at
+    quality 10 and 30 with its rate point, restored with their side information.  The blind
+    model's output is computed once, as ``fix`` computes it, so that only the refiner's runtime
+    changes between rows."""
+    pairs = [(np.asarray(clean), side_info_file(name, clean, quality))
+             for clean in load_set(args.data / "Kodak24", False)[: args.images] for quality in (10, 30)]
+    return pairs, side_refine, side_refine
+
+
+def side_info_file(name: str, clean: Image.Image, quality: int) -> tuple:
+    """(record, decoded frame, blind output) of ``clean`` compressed by ``name``'s rate point."""
+    import io
+
+    from pixrescue.imaging import Picture
+    from pixrescue.imaging import side_info as container
+    from pixrescue.imaging.jpeg import read_info
+    from pixrescue.tasks.side_info import RATES, blind_pixels, compress, model_for
+
+    rate = next(r for r in RATES if model_for(r) == name)
+    data = compress(Picture(frames=[clean]), quality, rate)[0]
+    record = container.parse(container.side_info_datas(data))
+    with Image.open(io.BytesIO(data)) as opened:
+        opened.load()
+        frame, info = opened.convert("RGB"), read_info(opened)
+    return record, frame, blind_pixels(zoo.get_spec(name).base, frame, info.quantization)
+
+
+def side_refine(item: tuple) -> Image.Image:
+    from pixrescue.tasks.side_info import refine
+
+    return refine(*item)
+
+
 def astronaut_input(name: str):
     spec = zoo.get_spec(name)
+    if spec.task == SIDE_TASK:
+        return side_info_file(name, Image.fromarray(skdata.astronaut()).crop((0, 0, 256, 256)), 20)
     picture = Image.fromarray(skdata.astronaut()).crop((0, 0, 256, 256))
     if spec.colour == "gray":
         picture = picture.convert("L")
@@ -380,7 +423,8 @@ def bf16_table(models: list[str], args) -> dict[str, dict]:
         pairs, job, network_only = task_outputs(name, args)
         sample = astronaut_input(name)
         results = {}
-        for label in ["PyTorch fp32", *chosen]:
+        side = zoo.get_spec(name).task == SIDE_TASK
+        for label in ["PyTorch fp32", *(a for a in chosen if not side or a == "PyTorch bf16")]:
             precision, openvino = ("fp32", None) if label == "PyTorch fp32" else ALTERNATIVES[label][1:]
             with running(precision, openvino):
                 mean = float(np.mean([psnr(ref, np.asarray(job(item))) for ref, item in pairs]))
@@ -389,6 +433,9 @@ def bf16_table(models: list[str], args) -> dict[str, dict]:
         base_mean, base_pixels = results["PyTorch fp32"]
         cells = []
         for label in chosen:
+            if label not in results:
+                cells.append("-")
+                continue
             mean, pixels = results[label]
             change, levels = mean - base_mean, int(np.abs(pixels - base_pixels).max())
             allowed = abs(change) <= TOLERANCE_DB and levels <= TOLERANCE_LEVELS
@@ -418,13 +465,15 @@ def main(argv: list[str] | None = None) -> None:
     models = shipped_models(args.models)
     thread_counts = args.threads or sorted({1, usable_cores()})
     speeds = speed_table(models, thread_counts) if "speed" in args.tables else {}
-    verdicts = bf16_table(models, args) if "bf16" in args.tables else {}
+    side_models = [name for name in zoo.models_for(SIDE_TASK) if zoo.weights_path(name).exists()
+                   and (args.models is None or name in args.models)]
+    verdicts = bf16_table(models + side_models, args) if "bf16" in args.tables else {}
     if "index" in args.tables:
         index_table(args)
     if not args.update_cards:
         return
     machine = f"{cpu_model()}, {usable_cores()} cores"
-    for name in models:
+    for name in models + side_models:
         def change(card, name=name):
             block = card.setdefault("inference", {})
             for key, verdict in verdicts.get(name, {}).items():

@@ -46,7 +46,7 @@ from ..imaging import side_info as container
 from ..imaging.io import encode_jpeg
 from ..imaging.jpeg import table_vector
 from ..imaging.tensors import from_pixels, to_pixels
-from ..runner import run_tiled, tiles
+from ..runner import prepared, run_tiled, tiles, uses_bf16
 
 FIXED = 10  # fractional bits of the integer context model
 PRECISION = 16  # the coder's frequencies sum to 2**PRECISION
@@ -224,7 +224,9 @@ def _rgb(frame: Image.Image) -> torch.Tensor:
 @torch.inference_mode()
 def describe(model: str, original: Image.Image, decoded: Image.Image) -> np.ndarray:
     """(rows, columns) symbols of ``original`` and its decoded JPEG, tile by tile (the same as whole)."""
-    network = zoo.load_model(model)
+    # Channels-last: 1.7x faster here (fp32 always: the features' difference carries the error, a few
+    # levels, which bf16's 8-bit mantissa would round away).
+    network = zoo.load_model(model).to(memory_format=torch.channels_last)
     x, y = _rgb(original).float().div_(255), _rgb(decoded).float().div_(255)
     height, width = x.shape[-2:]
     columns, rows = container.grid(width, height)
@@ -314,7 +316,8 @@ def refine(record: container.SideRecord, frame: Image.Image, blind: torch.Tensor
     """The side-information result: ``blind`` (the blind model's 8-bit output, 1x3xHxW) refined
     with the decoded symbols of ``record`` (or ``symbols``, for measurements); ``frame`` is the
     decoded JPEG (L or RGB)."""
-    network = zoo.load_model(record.model)
+    network = zoo.load_model(record.model).to(memory_format=torch.channels_last)
+    bf16 = uses_bf16(record.model)  # where the card's measurement allows it (benchmarks/speed.py)
     if symbols is None:
         symbols = decode_symbols(integer_context(record.model), record.payload, record.rows, record.columns)
     codes = torch.nn.functional.one_hot(torch.from_numpy(symbols), record.symbols).permute(2, 0, 1)[None].float()
@@ -331,18 +334,22 @@ def refine(record: container.SideRecord, frame: Image.Image, blind: torch.Tensor
     out = torch.empty_like(blind)
     for part in tiles(height, width, TILE, MARGIN):
         piece = both[(..., *part.cut())].float().div_(255)
-        result = run(piece, part).clamp_(0, 1).mul_(255).round_().to(torch.uint8)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            result = run(piece, part).float()
+        result = result.clamp_(0, 1).mul_(255).round_().to(torch.uint8)
         out[(..., *part.centre())] = result[(..., *part.kept())]
     return from_pixels(out, frame.mode)
 
 
 @torch.inference_mode()
 def blind_pixels(base: str, frame: Image.Image, quantization: dict[int, list[int]]) -> torch.Tensor:
-    """The blind model's 8-bit output on a decoded JPEG frame, told the file's tables (no projection)."""
+    """The blind model's 8-bit output on a decoded JPEG frame, told the file's tables (no projection),
+    in the runtime ``fix`` runs it in (``runner.prepared``)."""
     spec = zoo.get_spec(base)
     network = zoo.load_model(base).to(memory_format=torch.channels_last)
     tables = torch.from_numpy(table_vector(quantization))[None]
-    return run_tiled(lambda t: network(t, tables), _rgb(frame), margin=spec.receptive_radius, tile=spec.tile)
+    call, bf16 = prepared(base, network, (torch.rand(1, 3, 64, 64), tables))
+    return run_tiled(lambda t: call(t, tables), _rgb(frame), margin=spec.receptive_radius, tile=spec.tile, bf16=bf16)
 
 
 def restore_with_side_info(picture: Picture, record: container.SideRecord) -> Picture:
