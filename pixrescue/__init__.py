@@ -124,7 +124,7 @@ def _restore_model(model: str | None, strength: int | None) -> str:
     return model
 
 
-def compress(image: Image.Image | Picture | str | os.PathLike, quality: int, rate: str = "medium",
+def compress(image: Image.Image | Picture | str | os.PathLike, quality: int, rate: str = "high",
              output: str | os.PathLike | None = None, overwrite: bool = False) -> bytes:
     """``image`` (a path, a PIL image or a Picture) as a JPEG file at ``quality``
     (1-100) that carries learned side information: a baseline JPEG that any
@@ -141,7 +141,7 @@ def compress(image: Image.Image | Picture | str | os.PathLike, quality: int, rat
     return result.data
 
 
-def compressor(quality: int, rate: str = "medium"):
+def compressor(quality: int, rate: str = "high"):
     """:func:`compress` for many Pictures: the options checked and the model loaded
     now (ValueError, ImportError); each call returns a ``Compressed`` (the file's
     bytes and a one-line note of what went into it)."""

@@ -324,8 +324,9 @@ def upscale(inputs, output, recursive, extension, quality, background, overwrite
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-q", "--quality", type=click.IntRange(1, 100), required=True,
               help="JPEG quality of the file (the IJG scale, as everywhere in pixrescue).")
-@click.option("--rate", type=click.Choice(["low", "medium", "high"]), default="medium", show_default=True,
-              help="How many bits the side information may spend (the three trained rate points).")
+@click.option("--rate", type=click.Choice(["low", "medium", "high"]), default="high", show_default=True,
+              help="How many bits the side information may spend (the three trained rate points; high restores "
+                   "best for about the same bits: docs/side_info.md).")
 @click.option("-o", "--output", default=None, callback=_output_path, metavar="FILE|FOLDER",
               help="Output .jpg file (one input) or folder. Default: beside each input, as <stem>.si.jpg.")
 @click.option("-r", "--recursive", is_flag=True, help="Search input folders recursively.")

@@ -216,9 +216,6 @@ def test_the_checksum_follows_the_coefficients_not_the_metadata(crop):
 
 
 @pytest.mark.quality
-@pytest.mark.xfail(strict=True, reason="the shipped sideinfo.medium does not reach the floor yet: -0.01 dB against "
-                   "the blind fix on this photograph (benchmarks/side_info.py, its card's test_photo); strict, so "
-                   "weights that pass must remove this mark")
 def test_side_information_beats_the_blind_model_on_a_real_photograph(tmp_path, photo):
     """The medium rate point against the default blind fix of the same JPEG (the file without
     its segment), on the whole cat photograph at quality 20: a floor of +0.05 dB over the blind
