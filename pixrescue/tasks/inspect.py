@@ -36,8 +36,8 @@ BLURRED_BELOW = 0.1
 # times the luma's own energy above a sigma-1 blur (the band sharpness reads; a ratio, so flat
 # areas do not dilute it).  Measured on 346 cases: random 256x256 crops of 24 dev pictures (Set14,
 # and pictures of Kodak24, McMaster and CBSD68 that benchmarks/auto.py does not use), each clean,
-# as JPEG q10-90, and blurred by nine kernels with and without a JPEG save: clean pictures 0.76 at most,
-# JPEG ones 1.0, blurred ones 1.45 at the 5th percentile and 10 at the median.  Against the
+# as JPEG q10-90, and blurred by nine kernels with and without a JPEG save: clean pictures 0.76 at
+# most, JPEG ones 1.0, blurred ones 1.45 at the 5th percentile and 10 at the median.  Against the
 # sharpness line alone the rule took the deblurring gain on those blurred cases from +1.60 to
 # +1.95 dB (every blurred case deblurred: +1.98) and on the blurred-then-JPEG ones from +1.39 to
 # +1.57 (+1.60), deblurring no clean or JPEG case.
@@ -185,8 +185,8 @@ def inspect_picture(picture: Picture, model: str, scorer: str, deblur_model: str
         fix = ("unchanged: " if told.tables is None else "") + told.why
     except UnsupportedTablesError as exc:  # fix fails on this file: say so rather than fail
         told, fix = Conditioning(None, False, str(exc)), f"refused: {exc}"
-    luma = luma_of(colour)
     sharp, blurred, _ = blur_check(colour, colour, deblur_model)
+    luma = luma_of(colour)
     width, height = picture.size
     score, predicted = quality_score(scorer, colour)
     return Inspection(
