@@ -33,8 +33,8 @@ from PIL import Image
 from scipy.ndimage import gaussian_filter
 
 import pixrescue
-from pixrescue.imaging.jpeg import compress
 from pixrescue import zoo
+from pixrescue.imaging.jpeg import compress
 from pixrescue.tasks.inspect import BLURRED_BELOW, blur_check
 
 SETS = ("Kodak24", "McMaster", "CBSD68")

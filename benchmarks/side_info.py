@@ -21,10 +21,10 @@ PSNR over the whole image against the clean original.  Curves:
   much of the gain over the blind fix is the second network's own, and how
   much the side information's;
 - oracle block scale: the blind fix's correction (its output less the
-  decoded JPEG) scaled in each 16x16 block by whichever of 16 factors
-  (0 to 1.875 by eighths, 1 among them) brings the block closest to the clean image, chosen with the clean
-  image in hand, at the JPEG's rate plus 4 uncoded bits a block (the most the
-  16-way code can cost).  Not a product path: what a code of this size is
+  decoded JPEG) scaled in each 16x16 block by whichever of 16 factors (0 to
+  1.875 by eighths, 1 among them) brings the block closest to the clean
+  image, chosen with the clean image in hand, at the JPEG's rate plus 4
+  uncoded bits a block (the most the 16-way code can cost).  Not a product path: what a code of this size is
   worth when it tells the receiver how strongly to apply the blind model in
   each block, chosen perfectly (the learned codes may describe other
   things, but have to be learned).

@@ -25,10 +25,11 @@ Protocol:
   1.5) on Kodak24; upscaling of the bicubically reduced Set5 + Set14 at each
   of the model's scales, PSNR on RGB; for the side-information refiners
   (PyTorch bf16 only), Kodak24 written by ``pixrescue compress`` at
-  qualities 10 and 30 and restored with its side information.  The change of the mean PSNR, and the
-  largest change of any pixel of the network's output (levels of 255; before
-  the quantization projection, which is the same function of either output)
-  on a 256x256 crop of scikit-image's astronaut.
+  qualities 10 and 30 and restored with its side information.  The change
+  of the mean PSNR, and the largest change of any pixel of the network's
+  output (levels of 255; before the quantization projection, which is the
+  same function of either output) on a 256x256 crop of scikit-image's
+  astronaut.
 - index: ``--index-images`` photographs (default 100: Kodak24 then CBSD68,
   portraits turned, the first ones again mirrored when more are asked for)
   resized to 1500x1000 and saved as JPEG quality 85 in a temporary folder,

@@ -82,14 +82,10 @@ def test_the_cli_says_what_it_did_for_each_file_and_refuses_mixed_options(tmp_pa
 def test_a_large_picture_in_the_doubtful_band_is_judged_on_its_centre_and_deblurred_whole(tmp_path):
     # 5 px of camera motion on a photograph, mirrored out to 900x900: sharper than the 0.1 line,
     # so the deblurring network decides on the centre (CHECK_SIDE); the whole picture is deblurred.
+    from helpers import shaken_rocket
     from pixrescue.tasks.inspect import BLURRED_BELOW, CHECK_SIDE, CHECKED_BELOW, blur_check
-    from pixrescue.training.blur import motion_kernel
 
-    rocket = data.rocket()
-    pixels = blur(rocket.astype(np.float64), motion_kernel(5, np.random.default_rng(1)))
-    pixels += np.random.default_rng(0).normal(0, 1, rocket.shape)
-    pixels = np.pad(pixels, ((236, 237), (130, 130), (0, 0)), mode="reflect")
-    shaken = Image.fromarray(np.clip(np.rint(pixels), 0, 255).astype(np.uint8))
+    shaken = shaken_rocket(pad=(236, 130))
     assert min(shaken.size) > CHECK_SIDE
     sharp, blurred, deblurred = blur_check(shaken, shaken, pixrescue.zoo.DEFAULT_MODEL["deblur"])
     assert BLURRED_BELOW < sharp < CHECKED_BELOW and blurred and deblurred is None

@@ -72,13 +72,10 @@ def test_between_the_lines_the_deblurring_network_decides(astronaut):
     # A photograph with 5 px of camera motion that sharpness alone passes for sharp (above the
     # 0.1 line, as some sharp photographs are below 0.3): the network changes it far more than
     # its fine detail, which it does not do to a sharp photograph in the same band.
+    from helpers import shaken_rocket
     from pixrescue.tasks.inspect import BLURRED_BELOW, CHECKED_BELOW
-    from pixrescue.training.blur import blur, motion_kernel
 
-    rocket = data.rocket()
-    pixels = blur(rocket.astype(np.float64), motion_kernel(5, np.random.default_rng(1)))
-    pixels += np.random.default_rng(0).normal(0, 1, rocket.shape)
-    shaken = pixrescue.inspect(Image.fromarray(np.clip(np.rint(pixels), 0, 255).astype(np.uint8)))
+    shaken = pixrescue.inspect(shaken_rocket())
     sharp = pixrescue.inspect(astronaut)
     assert BLURRED_BELOW < shaken.sharpness < CHECKED_BELOW and BLURRED_BELOW < sharp.sharpness < CHECKED_BELOW
     assert shaken.blurred and "deblur" in shaken.recommendations
