@@ -24,11 +24,11 @@ verdicts: the caller keeps those whose exact distance is within the threshold.
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from ..training.machine import usable_cores
 from .search import _faiss
 
 CHUNKS = 4  # of 16 bits
@@ -104,10 +104,6 @@ def _numba_kernel():
     return _kernel
 
 
-def _threads() -> int:
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
-
-
 def hamming_pairs(table: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarray] | None:
     """Pairs (a, b), a < b, of (N, V) uint64 hashes where some variant of b is
     within ``radius`` bits of a's plain hash (variant 0): all of them, each
@@ -126,7 +122,7 @@ def hamming_pairs(table: np.ndarray, radius: int) -> tuple[np.ndarray, np.ndarra
     masks = np.array([m for m in range(65_536) if m.bit_count() <= flips], dtype=np.uint64)
     queries = np.ascontiguousarray(table[:, 0])
     # The kernel releases the GIL: one slice of the queries per core.
-    cuts = np.linspace(0, n, min(_threads(), max(n, 1)) + 1).astype(int)
+    cuts = np.linspace(0, n, min(usable_cores(), max(n, 1)) + 1).astype(int)
     with ThreadPoolExecutor(len(cuts) - 1) as pool:
         parts = list(pool.map(lambda span: kernel(sorted_codes, order, starts, queries, variants, radius, flips,
                                                   masks, span[0], span[1]), zip(cuts[:-1], cuts[1:])))
@@ -166,7 +162,7 @@ def cosine_pairs(table: np.ndarray, radius: float) -> tuple[np.ndarray, np.ndarr
         lims, _, found = index.range_search(queries[start:start + _QUERY_BLOCK], 1.0 - radius - margin)
         return np.repeat(np.arange(start, start + len(lims) - 1), np.diff(lims).astype(np.int64)), found // variants
 
-    with ThreadPoolExecutor(_threads()) as pool:
+    with ThreadPoolExecutor(usable_cores()) as pool:
         left, right = zip(*pool.map(block, range(0, n, _QUERY_BLOCK))) if n else ([np.zeros(0, np.int64)],) * 2
     left, right = np.concatenate(left), np.concatenate(right)
     # A pair found from either side is a candidate: an inverted-file search

@@ -14,7 +14,6 @@ import os
 import platform
 from functools import lru_cache
 
-import torch
 
 BF16_FLAGS = ("amx_bf16", "avx512_bf16")
 
@@ -56,6 +55,8 @@ def cpu_has_bf16() -> bool:
     flags = cpu_flags()
     if flags:
         return any(flag in flags for flag in BF16_FLAGS)
+    import torch
+
     probes = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
     try:
         return any(probe() for probe in probes if probe is not None)
@@ -73,6 +74,8 @@ def usable_cores() -> int:
 
 def resolve_device(device: str) -> str:
     """``auto``: ``cuda`` when torch sees a GPU, else ``cpu``; ``cuda`` without one is an error."""
+    import torch
+
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
@@ -84,6 +87,8 @@ def resolve_device(device: str) -> str:
 
 def has_bf16(device: str) -> bool:
     if device == "cuda":
+        import torch
+
         return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
     return cpu_has_bf16()
 
@@ -110,6 +115,8 @@ def default_workers(device: str, cores: int) -> int | None:
 
 
 def gpu_name() -> str | None:
+    import torch
+
     return torch.cuda.get_device_name() if torch.cuda.is_available() else None
 
 

@@ -15,7 +15,6 @@ file name is kept only as text, for download names.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import tempfile
@@ -26,6 +25,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Callable
 
+from ..training.machine import usable_cores
+
 KINDS = ("fix", "auto", "deblur", "upscale", "shrink", "expand", "inspect")
 SCALES = {"upscale": (2, 3, 4), "shrink": (2, 4)}
 # What each job adds to the picture's name when it is downloaded (as the CLI names its outputs).
@@ -34,17 +35,13 @@ RESULT = "result.png"
 _UPLOAD = "upload"
 
 
-def _cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
 @dataclass(frozen=True)
 class Settings:
     """The server's limits."""
 
     max_bytes: int = 50 * 1024 * 1024  # largest upload
     max_pixels: int | None = None  # largest picture read or written (None: the CLI's default)
-    workers: int = field(default_factory=_cores)  # jobs running at once
+    workers: int = field(default_factory=usable_cores)  # jobs running at once
     queue: int | None = None  # jobs waiting beyond those running (None: 4 per worker)
     job_seconds: float = 300.0  # a running job's time limit
     keep_seconds: float = 1800.0  # how long a finished job and its result are kept
@@ -252,7 +249,7 @@ class JobQueue:
                 self._running += 1
                 running = self._running
             try:
-                set_threads(max(1, _cores() // running))  # this thread's torch threads
+                set_threads(max(1, usable_cores() // running))  # this thread's torch threads
                 self._run(job)
             finally:
                 with self._lock:

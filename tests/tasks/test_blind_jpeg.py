@@ -169,6 +169,24 @@ def test_the_fast_projection_matches_a_block_by_block_float64_one(gray_photo):
     assert np.abs(fast - expected).max() <= 1
 
 
+def test_projection_in_strips_on_threads_equals_one_piece(photo, monkeypatch):
+    """A picture taller than a strip is projected strip by strip, on threads: the
+    same pixels as in one thread and as in one piece."""
+    from pixrescue.imaging import projection
+
+    tall = photo.resize((photo.width, 3 * photo.height))
+    degraded, info = round_trip(tall, 20)
+    pixels = np.asarray(degraded)
+    blurred = np.asarray(degraded.filter(ImageFilter.GaussianBlur(2)))
+    args = (blurred, pixels, info.quantization[0], info.quantization[1], info.subsampling)
+    monkeypatch.setattr(projection, "STRIP", 64)
+    on_threads = project(*args, threads=3)
+    assert np.array_equal(on_threads, project(*args, threads=1))
+    monkeypatch.setattr(projection, "STRIP", 4096)
+    assert np.array_equal(on_threads, project(*args))
+    assert np.abs(on_threads.astype(int) - blurred).max() > 2
+
+
 def test_the_dct_is_orthonormal():
     assert np.allclose(DCT @ DCT.T, np.eye(8))
 

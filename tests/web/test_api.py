@@ -18,8 +18,9 @@ from fastapi.testclient import TestClient  # noqa: E402
 from helpers import chelsea, decode, jpeg_bytes, png_header_only  # noqa: E402
 
 import pixrescue  # noqa: E402
+from pixrescue.training.machine import usable_cores  # noqa: E402
 from pixrescue.web.app import create_app  # noqa: E402
-from pixrescue.web.jobs import JobQueue, Settings, _cores  # noqa: E402
+from pixrescue.web.jobs import JobQueue, Settings  # noqa: E402
 
 
 def client_for(tmp_path, **settings) -> TestClient:
@@ -79,7 +80,7 @@ def test_fix_submit_poll_fetch_equals_the_api(tmp_path):
         assert fetched.status_code == 200 and fetched.headers["content-type"] == "image/png"
         # The same threads as the job's (one job running: every core): a runtime may
         # split its sums differently on another thread count, a level apart.
-        pixrescue.set_threads(_cores())
+        pixrescue.set_threads(usable_cores())
         expected = np.asarray(pixrescue.restore(pixrescue.load(source)).image)
         assert np.array_equal(np.asarray(decode(fetched.content)), expected)
         archive = client.get("/api/results.zip", params={"ids": [job["id"]]})
