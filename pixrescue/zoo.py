@@ -132,7 +132,8 @@ MODELS: dict[str, ModelSpec] = {
                   arch_kwargs={"scale": 4, "latent_std": LATENT_STD, "receiver": 64, "receiver_blocks": 4}),
         ModelSpec("qscore.mixed", task="quality", trainer="quality-score"),
         # Receptive radius about 60 px; 64 keeps tiles on the network's 4-pixel stride.
-        ModelSpec("deblurunet.blind", task="deblur", trainer="deblur", receptive_radius=64, tile=512),
+        ModelSpec("deblurunet.blind", task="deblur", trainer="deblur", receptive_radius=112, tile=512,
+                  arch_kwargs={"blocks2": 12}),
         # Learned side information (pixrescue compress): one model per rate point, the same network trained
         # at three weights of the rate (the cards' lambda).  Receptive radius about 60 px, on the 16-pixel grid.
         *(ModelSpec(f"sideinfo.{rate}", task="side-info", trainer="side-info", receptive_radius=64, tile=512,

@@ -23,6 +23,10 @@ class ResBlock(nn.Module):
         super().__init__()
         self.conv1 = nn.Conv2d(features, features, 3, padding=1)
         self.conv2 = nn.Conv2d(features, features, 3, padding=1)
+        # Zero: a new block starts as the identity, so a deeper net can start
+        # from a shallower one's weights and compute the same function.
+        nn.init.zeros_(self.conv2.weight)
+        nn.init.zeros_(self.conv2.bias)
 
     def forward(self, x: Tensor) -> Tensor:
         return x + self.conv2(F.relu(self.conv1(x), inplace=True))
