@@ -131,7 +131,8 @@ MODELS: dict[str, ModelSpec] = {
         ModelSpec("irn.x4-jpeg", task="rescale", trainer="rescaling-jpeg", scales=(4,),
                   arch_kwargs={"scale": 4, "latent_std": LATENT_STD, "receiver": 64, "receiver_blocks": 4}),
         ModelSpec("qscore.mixed", task="quality", trainer="quality-score"),
-        # Receptive radius about 60 px; 64 keeps tiles on the network's 4-pixel stride.
+        # Receptive radius about 110 px (12 blocks at a quarter of the resolution, 4 px each); 112 keeps
+        # tiles on the network's 4-pixel stride.
         ModelSpec("deblurunet.blind", task="deblur", trainer="deblur", receptive_radius=112, tile=512,
                   arch_kwargs={"blocks2": 12}),
         # Learned side information (pixrescue compress): one model per rate point, the same network trained
