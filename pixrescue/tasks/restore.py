@@ -297,8 +297,9 @@ def project_onto_file(restored: np.ndarray, decoded: np.ndarray, jpeg: JpegInfo,
 
     luma = list(jpeg.quantization[0])
     chroma = list(jpeg.quantization.get(1, luma))
+    # On the threads the networks were given (--threads, pixrescue.set_threads).
     projected = project_to_file(turn(restored, _AS_STORED), turn(decoded, _AS_STORED), luma, chroma,
-                                jpeg.subsampling)
+                                jpeg.subsampling, threads=torch.get_num_threads())
     return turn(projected, _UPRIGHT)
 
 

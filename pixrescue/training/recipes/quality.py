@@ -51,11 +51,10 @@ def target_psnr(clean: np.ndarray, degraded: np.ndarray) -> float:
 
 def with_grain(photo: Image.Image, side: int, rng: np.random.Generator) -> Image.Image:
     """A ``side`` x ``side`` window of ``photo`` (all of it where smaller), RGB, with Gaussian grain."""
-    photo = photo.convert("RGB")
     left = int(rng.integers(max(photo.width - side, 0) + 1))
     top = int(rng.integers(max(photo.height - side, 0) + 1))
-    window = np.asarray(photo.crop((left, top, min(left + side, photo.width), min(top + side, photo.height))),
-                        dtype=np.float32)
+    window = photo.crop((left, top, min(left + side, photo.width), min(top + side, photo.height))).convert("RGB")
+    window = np.asarray(window, dtype=np.float32)
     grain = rng.standard_normal(window.shape, dtype=np.float32) * np.float32(rng.uniform(0.0, GRAIN_SIGMA))
     return Image.fromarray(np.clip(np.rint(window + grain), 0, 255).astype(np.uint8))
 
