@@ -44,6 +44,12 @@ class Outcome:
             getattr(self, kind).append((job.source, message))
 
 
+def shows_progress(asked: bool, items: int) -> bool:
+    """Whether a progress bar is drawn: when ``asked``, for more than one item, and only on a
+    terminal (in a log or a pipe its redrawing would run into the error lines)."""
+    return asked and items > 1 and sys.stderr.isatty()
+
+
 def _is_own_output(path: Path, suffix: str) -> bool:
     """``path`` looks like what this command writes beside its inputs (``x.fixed.png``)."""
     return bool(suffix) and path.stem.endswith(suffix)
@@ -156,7 +162,7 @@ def run(
 
     outcome = Outcome()
     say = report or (lambda message: tqdm.write(message, file=sys.stderr))
-    bar = tqdm(jobs, unit="image", disable=not progress or len(jobs) < 2, file=sys.stderr)
+    bar = tqdm(jobs, unit="image", disable=not shows_progress(progress, len(jobs)), file=sys.stderr)
     for job in bar:
         kind, message = run_job(job, process, overwrite=overwrite, skip_existing=skip_existing, quality=quality,
                                 background=background, max_pixels=max_pixels, writer=writer)
@@ -208,12 +214,14 @@ def _no_images(folder: Path, recursive: bool) -> BatchError:
     return BatchError(f"{folder}: no images found" + ("" if recursive else " (try --recursive)"))
 
 
-def sources(inputs: list[Path], recursive: bool) -> list[Path]:
-    """The image files named by ``inputs`` (folders searched as ``plan`` does);
-    BatchError for a folder without images."""
+def sources(inputs: list[Path], recursive: bool, skip_suffix: str = "") -> list[Path]:
+    """The image files named by ``inputs`` (folders searched as ``plan`` does,
+    skipping what a command writing ``*<skip_suffix>.*`` beside its inputs
+    wrote there); BatchError for a folder without images."""
     found = []
     for entry in inputs:
-        images = find_images([entry], recursive)
+        images = [image for image in find_images([entry], recursive)
+                  if not (entry.is_dir() and _is_own_output(image, skip_suffix))]
         if entry.is_dir() and not images:
             raise _no_images(entry, recursive)
         found.extend(images)
@@ -229,7 +237,7 @@ def each(paths: list[Path], work: Callable[[Picture], object], *, max_pixels: in
 
     results, outcome = [], Outcome()
     say = report or (lambda message: tqdm.write(message, file=sys.stderr))
-    for path in tqdm(paths, unit="image", disable=not progress or len(paths) < 2, file=sys.stderr):
+    for path in tqdm(paths, unit="image", disable=not shows_progress(progress, len(paths)), file=sys.stderr):
         try:
             results.append(work(load(path, max_pixels=max_pixels)))
         except Exception as exc:  # one bad file must not stop the batch

@@ -8,6 +8,9 @@ from pathlib import Path
 
 import click
 
+# What `fix` adds to a name it writes beside its input (a.jpg -> a.fixed.png); folder searches skip such files.
+FIXED_SUFFIX = ".fixed"
+
 
 class _Commands(click.Group):
     """Lists each command with its whole first sentence (click cuts it at the terminal's width)."""
@@ -109,8 +112,7 @@ def _threads(ctx, param, value: int | None) -> None:
 
 threads_option = click.option("--threads", type=click.IntRange(min=1), default=None, expose_value=False,
                               callback=_threads, help="CPU threads for the networks (default: every core "
-                              "this process may use).")
-
+                              "this process may use; one for index).")
 
 
 def _precision(ctx, param, value: str | None) -> None:
@@ -127,6 +129,7 @@ precision_option = click.option("--precision", type=click.Choice(["auto", "fp32"
                                 "allows here (OpenVINO when installed; bf16 on a CPU with bf16 instructions); "
                                 "fp32: PyTorch fp32, the same pixels on every machine; bf16: PyTorch bf16.  "
                                 "[default: auto]")
+
 
 def _device(ctx, param, value: str | None) -> None:
     """--device: set before the command runs (the API's set_device)."""
@@ -230,10 +233,17 @@ def _check_save_options(extension: str, quality: int | None, background: str | N
             _fail(f"--background: {exc}")
 
 
+def _check_existing_choice(overwrite: bool, skip_existing: bool) -> None:
+    if overwrite and skip_existing:
+        raise click.UsageError("--overwrite and --skip-existing ask opposite things of an existing output: "
+                               "choose one")
+
+
 def _run_images(inputs, output, recursive, extension, suffix, process, verb, factory=None, **save_options) -> None:
     from . import _pixel_limit, batch
     from .imaging import ImageSaveError
 
+    _check_existing_choice(save_options["overwrite"], save_options["skip_existing"])
     max_pixels = _pixel_limit(save_options.pop("max_pixels"))
     extension = _output_format(output, extension)
     _check_save_options(extension, save_options["quality"], save_options["background"])
@@ -286,7 +296,7 @@ def fix(inputs, output, recursive, extension, quality, background, overwrite, sk
         process = autofixer(min_size, max_pixels) if auto else restorer(model, passes, strength, project)
     except (ValueError, FileNotFoundError) as exc:
         _fail(str(exc))
-    _run_images(inputs, output, recursive, extension, ".fixed", process, "fixed", overwrite=overwrite,
+    _run_images(inputs, output, recursive, extension, FIXED_SUFFIX, process, "fixed", overwrite=overwrite,
                 factory=functools.partial(autofixer, min_size, max_pixels) if auto
                 else functools.partial(restorer, model, passes, strength, project),
                 skip_existing=skip_existing, quality=quality, background=background, max_pixels=max_pixels)
@@ -343,6 +353,7 @@ def compress(inputs, quality, rate, output, recursive, overwrite, skip_existing,
     from .imaging import ImageSaveError
     from .imaging.io import format_for, write_file
 
+    _check_existing_choice(overwrite, skip_existing)
     if output is not None and not output[1] and format_for(output[0]) != "JPEG":
         _fail(f"-o {output[0]}: compress writes JPEG files (.jpg)")
     try:
@@ -488,7 +499,7 @@ def inspect(inputs, recursive, as_json, max_pixels) -> None:
     from . import inspect as inspect_picture
 
     try:
-        paths = batch.sources(list(inputs), recursive)
+        paths = batch.sources(list(inputs), recursive, skip_suffix=FIXED_SUFFIX)
     except batch.BatchError as exc:
         _fail(str(exc))
     found, outcome = batch.each(paths, inspect_picture, max_pixels=_pixel_limit(max_pixels))
@@ -676,7 +687,7 @@ def dupes(folder, db, method, threshold, as_json, as_csv, move_to) -> None:
         for path, reason in outcome.skipped:
             click.echo(f"skipped {path}: {reason}", err=True)
     copies = sum(len(group) - 1 for group in found)
-    summary = f"{len(found)} groups, {copies} redundant copies"
+    summary = f"{len(found)} group{'s' if len(found) != 1 else ''}, {copies} redundant cop{'ies' if copies != 1 else 'y'}"
     if outcome is not None:
         summary += f", {len(outcome.moved)} moved to {move_to}"
         summary += f", {len(outcome.skipped)} skipped" if outcome.skipped else ""

@@ -181,6 +181,7 @@ def bad_files(tmp_path, photo):
     files = {
         "empty.jpg": b"",
         "truncated.jpg": full[: len(full) // 3],
+        "cut-with-end.jpg": full[: len(full) // 2] + b"\xff\xd9",  # Pillow alone fills the rest with grey
         "text.jpg": b"this is not a picture\n",
         "bomb.png": png_header_only(30000, 30000),
     }
@@ -199,7 +200,7 @@ def test_bad_files_fail_one_by_one_and_the_batch_goes_on(tmp_path, photo):
     for name in bad:
         lines = [line for line in result.output.splitlines() if line.startswith(f"error: {tmp_path / 'in' / name}")]
         assert len(lines) == 1, (name, result.output)
-    assert "fixed 1 image, 4 failed" in result.output
+    assert "fixed 1 image, 5 failed" in result.output
 
 
 def test_unreadable_path_and_empty_folder(tmp_path):
@@ -218,6 +219,26 @@ def test_python_dash_m_runs_without_traceback(tmp_path):
     assert "Traceback" not in done.stderr
     assert f"error: {tmp_path / 'x.jpg'}: not an image file" in done.stderr
     assert not list(tmp_path.glob("x.fixed*"))
+
+
+def test_in_a_pipe_errors_are_whole_lines_without_a_progress_bar(tmp_path):
+    (tmp_path / "in").mkdir()
+    for name in ("a.jpg", "b.jpg", "c.jpg"):
+        (tmp_path / "in" / name).write_bytes(b"garbage")
+    done = subprocess.run([sys.executable, "-m", "pixrescue", "fix", str(tmp_path / "in")],
+                          capture_output=True, text=True)
+    assert done.returncode == 1
+    assert "\r" not in done.stderr and "image/s" not in done.stderr, done.stderr
+    for name in ("a.jpg", "b.jpg", "c.jpg"):
+        assert f"error: {tmp_path / 'in' / name}: not an image file, or a format that is not supported" \
+            in done.stderr.splitlines()
+
+
+def test_overwrite_and_skip_existing_together_are_a_usage_error(tmp_path, photo):
+    (tmp_path / "a.jpg").write_bytes(jpeg_bytes(photo, 30))
+    result = fix(tmp_path / "a.jpg", "-o", tmp_path / "a.png", "--overwrite", "--skip-existing")
+    assert result.exit_code == 2 and "choose one" in result.output
+    assert not (tmp_path / "a.png").exists()
 
 
 def test_models_lists_the_registry():

@@ -27,6 +27,16 @@ def test_a_table_per_file_and_nothing_written(photo, tmp_path):
     assert sorted(tmp_path.iterdir()) == before
 
 
+def test_a_folder_is_searched_as_fix_searches_it(photo, tmp_path):
+    (tmp_path / "a.jpg").write_bytes(jpeg_bytes(photo, 30))
+    photo.save(tmp_path / "a.fixed.png")  # what `fix` wrote beside its input
+    result = inspect(tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "inspected 1 image" in result.output and "a.fixed.png" not in result.output
+    named = inspect(tmp_path / "a.fixed.png")  # named on its own, it is inspected
+    assert named.exit_code == 0 and "PNG 451x300 RGB" in named.output
+
+
 def test_json_is_one_list_of_objects(photo, tmp_path):
     (tmp_path / "a.jpg").write_bytes(jpeg_bytes(photo, 40))
     result = CliRunner().invoke(main, ["inspect", "--json", str(tmp_path / "a.jpg")])

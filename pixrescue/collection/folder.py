@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Iterator, NamedTuple
 
+from ..batch import shows_progress
 from ..imaging import Picture, load
 from . import catalog, similarity
 from .fingerprints import WORKING_SIDE
@@ -41,7 +42,8 @@ def index(folder: Path, db: Path | None, rotations: bool, rebuild: bool,
 
     db_path = db or catalog.default_db(folder)
     files = catalog.scan(folder)
-    bar = tqdm(total=len(files), unit="file", file=sys.stderr, leave=False, disable=not progress)
+    bar = tqdm(total=len(files), unit="file", file=sys.stderr, leave=False,
+               disable=not shows_progress(progress, len(files)))
 
     def say(message: str) -> None:
         if progress:

@@ -268,10 +268,34 @@ def test_the_dupes_table_names_its_columns_and_the_distance_unit(photos, method,
     float(copy.split()[0])
 
 
-def test_index_shows_a_total(photos):
+def test_index_shows_a_total_on_a_terminal_and_no_bar_in_a_pipe(photos):
+    import fcntl
+    import pty
+    import struct
+    import subprocess
+    import sys
+    import termios
+
     (photos / "broken.jpg").write_bytes(b"not really a jpeg")
-    result = run("index", "--rebuild", photos)
-    assert re.search(r"\b\d/4\b", result.stderr), result.stderr
+    command = [sys.executable, "-m", "pixrescue", "index", "--rebuild", str(photos)]
+    primary, secondary = pty.openpty()
+    fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # a 100-column terminal
+    with subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=secondary) as done:
+        os.close(secondary)
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(primary, 4096)
+            except OSError:  # the terminal closed with the process
+                break
+            if not chunk:
+                break
+            seen += chunk
+    os.close(primary)
+    assert re.search(rb"\b\d/4\b", seen), seen
+    piped = subprocess.run(command, capture_output=True, text=True)
+    assert not re.search(r"\b\d/4\b", piped.stderr) and "\r" not in piped.stderr, piped.stderr
+    assert f"error: {photos / 'broken.jpg'}" in piped.stderr and "4 unchanged" not in piped.stderr
 
 
 def test_every_option_has_help():

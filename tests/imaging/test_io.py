@@ -171,6 +171,40 @@ def test_truncated_jpeg_is_an_error(tmp_path, photo):
         load(path)
 
 
+def jpeg_of(photo: Image.Image, **options) -> bytes:
+    buffer = io.BytesIO()
+    photo.save(buffer, format="JPEG", quality=80, **options)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("progressive", [False, True])
+def test_a_jpeg_cut_short_that_still_ends_with_its_end_marker_is_an_error(tmp_path, photo, progressive):
+    data = jpeg_of(photo, progressive=progressive)
+    path = tmp_path / "cut.jpg"
+    path.write_bytes(data[: len(data) // 2] + b"\xff\xd9")
+    Image.open(path).load()  # Pillow takes it, its lower part grey
+    with pytest.raises(ImageLoadError, match="its compressed data ends before the picture does"):
+        load(path)
+
+
+def test_a_jpeg_header_claiming_a_picture_larger_than_its_data_is_refused(tmp_path, photo):
+    data = bytearray(jpeg_of(photo))
+    frame = data.index(b"\xff\xc0")  # baseline frame header: marker, length, precision, height, width
+    data[frame + 5: frame + 9] = (9000).to_bytes(2, "big") + (9000).to_bytes(2, "big")
+    path = tmp_path / "claims.jpg"
+    path.write_bytes(bytes(data))
+    with pytest.raises(ImageLoadError, match="its compressed data ends before the picture does"):
+        load(path)
+
+
+def test_a_jpeg_with_stray_bytes_before_a_marker_is_read_as_every_viewer_reads_it(tmp_path, photo):
+    data = jpeg_of(photo)
+    path = tmp_path / "stray.jpg"
+    table = data.index(b"\xff\xc4")  # libjpeg warns of 3 extraneous bytes before this marker, and goes on
+    path.write_bytes(data[:table] + b"\x00\x00\x00" + data[table:])
+    assert np.array_equal(np.asarray(load(path).image), np.asarray(Image.open(io.BytesIO(data)).convert("RGB")))
+
+
 def test_missing_file_is_an_error(tmp_path):
     with pytest.raises(ImageLoadError, match="cannot read"):
         load(tmp_path / "nope.png")
