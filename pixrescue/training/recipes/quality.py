@@ -34,7 +34,12 @@ CELL = 8
 # such a clean photograph worse than its quality-90 copy.  So half of the samples are cut from a window
 # of the photograph with Gaussian grain of sigma up to GRAIN_SIGMA levels added first: part of the clean
 # picture, the reference for every degradation.
-GRAIN_SHARE, GRAIN_SIGMA = 0.5, 5.0
+GRAIN_SHARE, GRAIN_SIGMA = 0.5, 3.0
+# The training photographs are JPEGs themselves (or made from them): at their own size they look like
+# a quality 75-90 save, which the network then took for clean.  Each one at least twice the
+# size a sample needs is averaged down by this factor (2x2 boxes) first, which leaves nothing of the
+# 8x8 grid or its ringing: the clean reference then looks like a picture that never was a JPEG.
+CLEAN_REDUCTION = 2
 # Held-out crops: this many degradations of each held-out picture, this side.
 VAL_PER_PICTURE, VAL_SIDE = 6, 128
 
@@ -59,6 +64,13 @@ def with_grain(photo: Image.Image, side: int, rng: np.random.Generator) -> Image
     return Image.fromarray(np.clip(np.rint(window + grain), 0, 255).astype(np.uint8))
 
 
+def without_jpeg_traces(photo: Image.Image, patch: int) -> Image.Image:
+    """``photo`` averaged down by ``CLEAN_REDUCTION`` where it stays at least ``patch`` + 32 on each side."""
+    if min(photo.size) >= CLEAN_REDUCTION * (patch + 32):
+        return photo.reduce(CLEAN_REDUCTION)
+    return photo
+
+
 def cell_psnr(clean: np.ndarray, degraded: np.ndarray) -> np.ndarray:
     """(H/8, W/8) the PSNR (dB) of each 8x8 cell of ``degraded`` against ``clean``, at most ``CLEAN_PSNR``."""
     error = (clean.astype(np.float64) - degraded.astype(np.float64)) / 255.0
@@ -76,7 +88,8 @@ def spearman(a, b) -> float:
 
 class QualityScoreRecipe(Recipe):
     def __init__(self, config) -> None:
-        self.photos, val_images = photos_and_held_out(config, VAL_SIDE)
+        photos, val_images = photos_and_held_out(config, VAL_SIDE)
+        self.photos = [without_jpeg_traces(photo, config.patch) for photo in photos]
         self.config = config
         self.train_images = len(self.photos)
         rng = np.random.default_rng(4321)  # the same held-out crops every time
@@ -127,7 +140,9 @@ class QualityScoreRecipe(Recipe):
             "degradation": f"mixed_degradation (pixrescue/training/degrade.py): {shares}; JPEG histories as the blind "
             "JPEG model's, blur (motion 3-15 px, defocus radius 1-7, Gaussian sigma 0.5-3) with noise sigma 0-2, "
             "downscaling by 0.25-0.8 and bicubic enlarging back, Gaussian noise sigma 2-30; the last three followed "
-            "by a JPEG save (quality 20-95) half of the time; in a share of "
+            "by a JPEG save (quality 20-95) half of the time; each training photograph at least "
+            f"{CLEAN_REDUCTION} times the size a sample needs is first averaged down by {CLEAN_REDUCTION} (box), which "
+            "removes the traces of the JPEG it came from; in a share of "
             f"{GRAIN_SHARE:g} of the samples the photograph first gets Gaussian grain of sigma 0-{GRAIN_SIGMA:g} levels, "
             "part of the clean reference",
             "target": f"the PSNR of the degraded crop against the clean one, at most {CLEAN_PSNR:g} dB (L1 loss), and "
