@@ -79,8 +79,8 @@ def measure(degraded: np.ndarray) -> dict[str, float]:
 METHODS = ("quality score", "blockiness", "Laplacian variance", "estimated JPEG quality")
 
 
-COPY_PICTURES = ("astronaut", "chelsea", "coffee", "camera", "rocket", "immunohistochemistry", "hubble_deep_field",
-                 "retina")
+COPY_PICTURES = ("astronaut", "chelsea", "coffee", "camera", "rocket", "immunohistochemistry",
+                 "hubble_deep_field", "retina")
 
 
 def copies_table() -> None:
@@ -97,7 +97,8 @@ def copies_table() -> None:
         predicted = [predicted_psnr(zoo.DEFAULT_MODEL["quality"], version) for version in versions]
         in_order = all(a > b for a, b in zip(predicted, predicted[1:]))
         ordered += in_order
-        print(f"| {name} | " + " | ".join(f"{value:.2f}" for value in predicted) + f" | {'yes' if in_order else 'no'} |")
+        values = " | ".join(f"{value:.2f}" for value in predicted)
+        print(f"| {name} | {values} | {'yes' if in_order else 'no'} |")
     print(f"\nin order: {ordered} of {len(COPY_PICTURES)}")
 
 

@@ -687,7 +687,8 @@ def dupes(folder, db, method, threshold, as_json, as_csv, move_to) -> None:
         for path, reason in outcome.skipped:
             click.echo(f"skipped {path}: {reason}", err=True)
     copies = sum(len(group) - 1 for group in found)
-    summary = f"{len(found)} group{'s' if len(found) != 1 else ''}, {copies} redundant cop{'ies' if copies != 1 else 'y'}"
+    groups = f"{len(found)} group" + ("s" if len(found) != 1 else "")
+    summary = f"{groups}, {copies} redundant cop" + ("ies" if copies != 1 else "y")
     if outcome is not None:
         summary += f", {len(outcome.moved)} moved to {move_to}"
         summary += f", {len(outcome.skipped)} skipped" if outcome.skipped else ""

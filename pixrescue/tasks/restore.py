@@ -197,7 +197,8 @@ def conditioning(model: str, colour: Image.Image, jpeg: JpegInfo | None = None, 
             # No encoder writes a step of 0 (it divides by it), and the network never saw steps over 255.
             raise UnsupportedTablesError(
                 f"its quantization tables hold a step of {int(tables.min() if tables.min() < 1 else tables.max())}, "
-                "outside the 1-255 the model knows: not restored (`pixrescue fix --strength QUALITY` chooses the tables instead)")
+                "outside the 1-255 the model knows: not restored "
+                "(`pixrescue fix --strength QUALITY` chooses the tables instead)")
         # Every sign of an earlier, coarser compression, as (quality, what showed it); the harshest wins.
         evidence = []
         earlier = jpeg.history

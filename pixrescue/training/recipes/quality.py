@@ -35,10 +35,11 @@ CELL = 8
 # of the photograph with Gaussian grain of sigma up to GRAIN_SIGMA levels added first: part of the clean
 # picture, the reference for every degradation.
 GRAIN_SHARE, GRAIN_SIGMA = 0.5, 3.0
-# The training photographs are JPEGs themselves (or made from them): at their own size they look like
-# a quality 75-90 save, which the network then took for clean.  Each one at least twice the
-# size a sample needs is averaged down by this factor (2x2 boxes) first, which leaves nothing of the
-# 8x8 grid or its ringing: the clean reference then looks like a picture that never was a JPEG.
+# The training photographs went through JPEG before (BSDS500's are quality-95 JPEGs; the others come
+# from the same kind of sources), so the network learnt to take the traces of a mild JPEG save for
+# clean.  Each one at least twice the size a sample needs is averaged down by this factor (2x2 boxes)
+# first, which leaves little of the 8x8 grid or its ringing: the clean reference then looks like a
+# picture that never was a JPEG.
 CLEAN_REDUCTION = 2
 # Held-out crops: this many degradations of each held-out picture, this side.
 VAL_PER_PICTURE, VAL_SIDE = 6, 128
@@ -141,8 +142,8 @@ class QualityScoreRecipe(Recipe):
             "JPEG model's, blur (motion 3-15 px, defocus radius 1-7, Gaussian sigma 0.5-3) with noise sigma 0-2, "
             "downscaling by 0.25-0.8 and bicubic enlarging back, Gaussian noise sigma 2-30; the last three followed "
             "by a JPEG save (quality 20-95) half of the time; each training photograph at least "
-            f"{CLEAN_REDUCTION} times the size a sample needs is first averaged down by {CLEAN_REDUCTION} (box), which "
-            "removes the traces of the JPEG it came from; in a share of "
+            f"{CLEAN_REDUCTION} times the size a sample needs is first averaged down by {CLEAN_REDUCTION} "
+            "(box), which removes the traces of the JPEG it came from; in a share of "
             f"{GRAIN_SHARE:g} of the samples the photograph first gets Gaussian grain of sigma 0-{GRAIN_SIGMA:g} levels, "
             "part of the clean reference",
             "target": f"the PSNR of the degraded crop against the clean one, at most {CLEAN_PSNR:g} dB (L1 loss), and "
