@@ -22,6 +22,15 @@ class _Commands(click.Group):
             with formatter.section("Commands"):
                 formatter.write_dl(rows)
 
+    def invoke(self, ctx: click.Context):
+        """Ctrl-C ends a command with "interrupted" and exit status 130 (128 + SIGINT), as shells
+        expect; outputs are written whole or not at all (pixrescue/atomic.py), so none is left cut."""
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            click.echo("\ninterrupted", err=True)
+            raise SystemExit(130) from None
+
 
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="pixrescue")

@@ -241,6 +241,20 @@ def test_overwrite_and_skip_existing_together_are_a_usage_error(tmp_path, photo)
     assert not (tmp_path / "a.png").exists()
 
 
+def test_ctrl_c_ends_with_status_130_and_no_output(tmp_path, photo, monkeypatch):
+    import pixrescue
+
+    (tmp_path / "a.jpg").write_bytes(jpeg_bytes(photo, 30))
+
+    def pressed_ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pixrescue, "restorer", lambda *args, **kwargs: pressed_ctrl_c)
+    result = fix(tmp_path / "a.jpg", "-o", tmp_path / "out.png")
+    assert result.exit_code == 130 and "interrupted" in result.output and "Aborted" not in result.output
+    assert not (tmp_path / "out.png").exists()
+
+
 def test_models_lists_the_registry():
     result = CliRunner().invoke(main, ["models"])
     assert result.exit_code == 0
