@@ -220,9 +220,10 @@ def sources(inputs: list[Path], recursive: bool, skip_suffix: str = "") -> list[
     wrote there); BatchError for a folder without images."""
     found = []
     for entry in inputs:
+        folder = entry.is_dir()
         images = [image for image in find_images([entry], recursive)
-                  if not (entry.is_dir() and _is_own_output(image, skip_suffix))]
-        if entry.is_dir() and not images:
+                  if not (folder and _is_own_output(image, skip_suffix))]
+        if folder and not images:
             raise _no_images(entry, recursive)
         found.extend(images)
     return found

@@ -283,13 +283,13 @@ def read_text(opened: Image.Image) -> dict[str, str]:
     return {}
 
 
-def _side_info(opened: Image.Image, path: Path):
+def _side_info(opened: Image.Image, file_bytes: bytes):
     """pixrescue's side information in a JPEG (``imaging/side_info.py``), checked against the
-    file's coded coefficients; None when it has none."""
+    file's coded coefficients (``file_bytes``: the whole file); None when it has none."""
     datas = [data for name, data in getattr(opened, "applist", []) if name == "APP11" and is_side_info(data)]
     if not datas:
         return None
-    return read_side_info(datas, path.read_bytes())
+    return read_side_info(datas, file_bytes)
 
 
 def draft_scale(size: tuple[int, int], side: int) -> int:
@@ -333,10 +333,12 @@ def _read(opened: Image.Image, path: Path, max_pixels: int | None, history: bool
     width, height = opened.size
     if max_pixels is not None and width * height > max_pixels:
         raise Image.DecompressionBombError("too many pixels")
-    if opened.format == "JPEG":
-        check_jpeg_data(path.read_bytes(), (width, height), opened.mode)
-    icc = opened.info.get("icc_profile") or None
     jpeg = read_info(opened)
+    # A JPEG's bytes, read once: its data is checked here and its side information below.
+    file_bytes = path.read_bytes() if jpeg is not None or opened.format == "JPEG" else b""
+    if opened.format == "JPEG":
+        check_jpeg_data(file_bytes, (width, height), opened.mode)
+    icc = opened.info.get("icc_profile") or None
     n_frames = getattr(opened, "n_frames", 1)
     drafted = False
     if draft_side and opened.format == "JPEG" and n_frames == 1:
@@ -349,7 +351,7 @@ def _read(opened: Image.Image, path: Path, max_pixels: int | None, history: bool
     exif = _clean_exif(opened)
     source_format = opened.format
     if jpeg is not None:
-        jpeg = replace(jpeg, side_info=_side_info(opened, path))
+        jpeg = replace(jpeg, side_info=_side_info(opened, file_bytes))
     text = read_text(opened)
     loop = opened.info.get("loop")
     frames, durations, depth = [], [], 8
